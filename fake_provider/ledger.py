@@ -1,0 +1,113 @@
+"""The ledger: the fake's own record of every charge, decline, refund and attempt.
+
+It is the ground truth the checkers compare a checkout's story against: if the
+ledger shows two charges for one order, the customer was charged twice, whatever
+the checkout's database says.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from fake_provider._state import Store
+from fake_provider.types import KeySummary, LedgerEntry, LedgerKind, Summary
+
+
+class Ledger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        keys = store.keys("ledger")
+        self._seq = max((int(k) for k in keys), default=0)
+
+    def record(
+        self,
+        kind: LedgerKind,
+        *,
+        account: str,
+        amount: int,
+        currency: str,
+        intent_id: str | None = None,
+        charge_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> LedgerEntry:
+        with self._lock:
+            self._seq += 1
+            entry: LedgerEntry = {
+                "id": f"le_{self._seq:08d}",
+                "kind": kind,
+                "intent_id": intent_id,
+                "charge_id": charge_id,
+                "amount": amount,
+                "currency": currency,
+                "metadata": dict(metadata or {}),
+                "idempotency_key": idempotency_key,
+                "account": account,
+                "created": time.time(),
+            }
+            self.store.put("ledger", f"{self._seq:012d}", entry)
+        return entry
+
+    def entries(
+        self,
+        *,
+        field: str | None = None,
+        value: str | None = None,
+        account: str | None = None,
+        kind: str | None = None,
+    ) -> list[LedgerEntry]:
+        result: list[LedgerEntry] = []
+        for entry in self.store.values("ledger"):
+            if account is not None and entry["account"] != account:
+                continue
+            if kind is not None and entry["kind"] != kind:
+                continue
+            if field is not None and value is not None:
+                if entry["metadata"].get(field, "") != value:
+                    continue
+            result.append(entry)
+        return result
+
+    def summary(self, field: str = "order_id", account: str | None = None) -> Summary:
+        """Group by one metadata field; a key with more than one charge is over-charged."""
+        keys: dict[str, KeySummary] = {}
+        total = 0
+        for entry in self.entries(account=account):
+            if entry["kind"] == "attempt":
+                continue
+            value = entry["metadata"].get(field, "")
+            row = keys.setdefault(value, _empty(entry["currency"]))
+            if entry["kind"] == "charge":
+                row["charges"] += 1
+                row["amount_charged"] += entry["amount"]
+                total += 1
+            elif entry["kind"] == "refund":
+                row["refunds"] += 1
+                row["amount_refunded"] += entry["amount"]
+            elif entry["kind"] == "decline":
+                row["declines"] += 1
+        over = sorted(k for k, row in keys.items() if k != "" and row["charges"] > 1)
+        return {"field": field, "keys": keys, "over_charged": over, "total_charges": total}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seq = 0
+
+
+def _empty(currency: str) -> KeySummary:
+    return {
+        "charges": 0,
+        "amount_charged": 0,
+        "refunds": 0,
+        "amount_refunded": 0,
+        "declines": 0,
+        "currency": currency,
+    }
+
+
+def metadata_of(obj: dict[str, Any]) -> dict[str, str]:
+    meta = obj.get("metadata") or {}
+    return {str(k): str(v) for k, v in meta.items()}

@@ -1,0 +1,90 @@
+"""Shared type aliases and the JSON shapes of the fake provider's control API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias, TypedDict
+
+JSON: TypeAlias = dict[str, Any]
+FormValue: TypeAlias = "str | list[FormValue] | dict[str, FormValue]"
+LedgerKind = Literal["charge", "decline", "refund", "attempt"]
+FaultMode = Literal["delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"]
+FAULT_MODES: tuple[str, ...] = (
+    "delay",
+    "error_before",
+    "error_after",
+    "drop_after",
+    "hang_after",
+    "in_flight",
+)
+
+
+class LedgerEntry(TypedDict):
+    """One line of the ledger: the provider's record of what really happened."""
+
+    id: str
+    kind: LedgerKind
+    intent_id: str | None
+    charge_id: str | None
+    amount: int
+    currency: str
+    metadata: dict[str, str]
+    idempotency_key: str | None
+    account: str
+    created: float
+
+
+class KeySummary(TypedDict):
+    charges: int
+    amount_charged: int
+    refunds: int
+    amount_refunded: int
+    declines: int
+    currency: str
+
+
+class Summary(TypedDict):
+    field: str
+    keys: dict[str, KeySummary]
+    over_charged: list[str]
+    total_charges: int
+
+
+class RequestRecord(TypedDict):
+    """One Stripe API request as the fake saw it."""
+
+    method: str
+    path: str
+    idempotency_key: str | None
+    status: int | None
+    replayed: bool
+    fault: str | None
+    started: float
+    duration_ms: float
+    account: str | None
+
+
+class FaultRecord(TypedDict):
+    id: str
+    endpoint: str
+    mode: FaultMode
+    status: int
+    delay_ms: int
+    count: int | None
+    probability: float | None
+    seed: int | None
+    fired: int
+
+
+class Delivery(TypedDict):
+    """One attempt to deliver one event to one webhook endpoint."""
+
+    id: str
+    event_id: str
+    event_type: str
+    endpoint_id: str
+    url: str
+    attempt: int
+    copy: int
+    status: int | None
+    error: str | None
+    sent_at: float
