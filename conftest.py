@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from harness._testing import missing
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "NODOUBLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -21,14 +21,6 @@ POSTGRES_ADMIN_URL = os.environ.get(
 MARIADB_ADMIN_URL = os.environ.get(
     "NODOUBLE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
-
-
-def missing(what: str, why: str) -> None:
-    """Skip outside CI; fail inside CI."""
-    message = f"{what} is not available: {why}"
-    if IN_CI:
-        pytest.fail(message + " (CI=true: a missing service is a failure)", pytrace=False)
-    pytest.skip(message)
 
 
 def _create_scratch_database(admin_url: str, what: str) -> tuple[str, str]:

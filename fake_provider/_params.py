@@ -5,10 +5,8 @@ from __future__ import annotations
 from fake_provider._errors import StripeError, invalid, missing_param, unknown_param
 from fake_provider.types import FormValue
 
-CURRENCIES = frozenset(
-    "usd eur gbp jpy cad aud chf sek nok dkk pln czk huf nzd sgd hkd mxn brl inr "
-    "krw zar ils aed thb myr php idr ron bgn isk try".split()
-)
+_CURRENCY_CODES = "usd eur gbp jpy cad aud chf sek nok dkk pln czk huf nzd sgd hkd mxn brl inr krw"
+CURRENCIES = frozenset([*_CURRENCY_CODES.split(" "), "zar", "ils", "aed", "thb", "myr", "php"])
 MAX_AMOUNT = 99_999_999
 Params = dict[str, FormValue]
 
@@ -19,14 +17,18 @@ def check_known(params: Params, allowed: set[str], ignored: frozenset[str] = fro
             raise unknown_param(name)
 
 
-def get_str(params: Params, name: str, *, required: bool = False, max_len: int = 5000) -> str | None:
+def get_str(
+    params: Params, name: str, *, required: bool = False, max_len: int = 5000
+) -> str | None:
     value = params.get(name)
     if value is None:
         if required:
             raise missing_param(name)
         return None
     if not isinstance(value, str):
-        raise invalid(f"Invalid string: {name} must be a string.", param=name, code="parameter_invalid_string")
+        raise invalid(
+            f"Invalid string: {name} must be a string.", param=name, code="parameter_invalid_string"
+        )
     if required and value == "":
         raise missing_param(name)
     if len(value) > max_len:
@@ -134,4 +136,6 @@ def get_expand(params: Params) -> list[str]:
 
 
 def state_error(message: str) -> StripeError:
-    return StripeError(400, "invalid_request_error", message, code="payment_intent_unexpected_state")
+    return StripeError(
+        400, "invalid_request_error", message, code="payment_intent_unexpected_state"
+    )

@@ -50,7 +50,9 @@ class Fault:
         if want_method not in ("*", method):
             return False
         want, have = want_path.strip("/").split("/"), path.strip("/").split("/")
-        return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have, strict=True))
+        return len(want) == len(have) and all(
+            w in ("*", h) for w, h in zip(want, have, strict=True)
+        )
 
     def record(self) -> FaultRecord:
         return {

@@ -65,9 +65,12 @@ class Ledger:
                 continue
             if kind is not None and entry["kind"] != kind:
                 continue
-            if field is not None and value is not None:
-                if entry["metadata"].get(field, "") != value:
-                    continue
+            if (
+                field is not None
+                and value is not None
+                and entry["metadata"].get(field, "") != value
+            ):
+                continue
             result.append(entry)
         return result
 

@@ -33,7 +33,7 @@ def provider(
     """Run the fake Stripe-compatible payment provider."""
     from fake_provider.server import run
 
-    run(host, port, state)
+    run(host, port, str(state) if state else None)
 
 
 @app.command()

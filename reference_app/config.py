@@ -52,9 +52,7 @@ class Settings(BaseModel):
     @classmethod
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite://", "postgresql+psycopg://", "mysql+pymysql://")):
-            raise ValueError(
-                "must start with sqlite://, postgresql+psycopg:// or mysql+pymysql://"
-            )
+            raise ValueError("must start with sqlite://, postgresql+psycopg:// or mysql+pymysql://")
         return value
 
     @field_validator("provider_url")

@@ -96,7 +96,8 @@ class Payment(Base):
         sa.CheckConstraint("status IN ('PENDING', 'CONFIRMED', 'FAILED')", name="status"),
         sa.CheckConstraint(
             "(status = 'FAILED' AND active_order_id IS NULL) OR "
-            "(status IN ('PENDING', 'CONFIRMED') AND active_order_id = order_id)",
+            "(status IN ('PENDING', 'CONFIRMED') AND active_order_id IS NOT NULL "
+            "AND active_order_id = order_id)",
             name="active_order",
         ),
     )

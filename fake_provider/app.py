@@ -1,0 +1,244 @@
+"""The ASGI application: Stripe's ``/v1`` subset, the ``/_fake`` control API, ``/healthz``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fake_provider._errors import StripeError
+from fake_provider._params import Params, check_known, get_expand, get_int, get_str
+from fake_provider._provider import Provider, ProviderConfig
+from fake_provider._search import parse_query
+from fake_provider.faults import FaultSpecError
+from fake_provider.intents import Ctx, Work
+from fake_provider.refunds import prepare_refund
+from fake_provider.types import JSON
+from fake_provider.webhooks import WebhookSpecError
+
+__all__ = ["ProviderConfig", "create_app"]
+
+
+def config_from_env() -> ProviderConfig:
+    ttl = os.environ.get("NODOUBLE_FAKE_KEY_TTL", "86400")
+    try:
+        key_ttl = float(ttl)
+    except ValueError:
+        raise SystemExit(
+            f"NODOUBLE_FAKE_KEY_TTL must be a number of seconds, got {ttl!r}"
+        ) from None
+    return ProviderConfig(state_path=os.environ.get("NODOUBLE_FAKE_STATE") or None, key_ttl=key_ttl)
+
+
+def create_app(config: ProviderConfig | None = None) -> Starlette:
+    """Build the fake; with no ``config`` it is read from the environment."""
+    provider = Provider(config or config_from_env())
+    pay = provider.payments
+
+    def retrieve(table: str, kind: str, object_id: str) -> Any:
+        def prepare(params: Params) -> Work:
+            check_known(params, {"expand", "client_secret"})
+            expand = get_expand(params)
+
+            def work(ctx: Ctx) -> JSON:
+                obj = pay.load(table, kind, object_id, ctx.account, "id")
+                return pay.view(obj, expand, ctx.account) if table == "intents" else obj
+
+            return work
+
+        return prepare
+
+    def search(params: Params) -> Work:
+        check_known(params, {"query", "limit", "page", "expand"})
+        matches = parse_query(get_str(params, "query", required=True) or "")
+        limit = get_int(params, "limit") or 10
+        expand = get_expand(params)
+
+        def work(ctx: Ctx) -> JSON:
+            rows = [
+                r["obj"] for r in provider.store.values("intents") if r["account"] == ctx.account
+            ]
+            found = sorted(
+                (o for o in rows if matches(o)), key=lambda o: o["created"], reverse=True
+            )
+            data = [pay.view(o, expand, ctx.account) for o in found[: max(1, min(limit, 100))]]
+            return {
+                "object": "search_result",
+                "data": data,
+                "has_more": len(found) > len(data),
+                "next_page": None,
+                "url": "/v1/payment_intents/search",
+            }
+
+        return work
+
+    async def create_intent(request: Request) -> Response:
+        return await provider.handle(request, pay.prepare_create)
+
+    async def search_intents(request: Request) -> Response:
+        return await provider.handle(request, search)
+
+    async def get_intent(request: Request) -> Response:
+        return await provider.handle(request, retrieve("intents", "payment_intent", _id(request)))
+
+    async def confirm(request: Request) -> Response:
+        return await provider.handle(request, lambda p: pay.prepare_confirm(_id(request), p))
+
+    async def capture(request: Request) -> Response:
+        return await provider.handle(request, lambda p: pay.prepare_capture(_id(request), p))
+
+    async def cancel(request: Request) -> Response:
+        return await provider.handle(request, lambda p: pay.prepare_cancel(_id(request), p))
+
+    async def refund(request: Request) -> Response:
+        return await provider.handle(request, lambda p: prepare_refund(pay, p))
+
+    async def get_refund(request: Request) -> Response:
+        return await provider.handle(request, retrieve("refunds", "refund", _id(request)))
+
+    async def get_charge(request: Request) -> Response:
+        return await provider.handle(request, retrieve("charges", "charge", _id(request)))
+
+    async def unknown(request: Request) -> Response:
+        def prepare(params: Params) -> Work:
+            raise StripeError(
+                404,
+                "invalid_request_error",
+                f"Unrecognized request URL ({request.method}: {request.url.path}).",
+                stored=False,
+            )
+
+        return await provider.handle(request, prepare)
+
+    # -- control API ---------------------------------------------------------------
+    async def ledger(request: Request) -> Response:
+        q = request.query_params
+        entries = provider.ledger.entries(
+            field=q.get("field"), value=q.get("value"), account=q.get("account"), kind=q.get("kind")
+        )
+        return JSONResponse({"data": entries})
+
+    async def summary(request: Request) -> Response:
+        q = request.query_params
+        return JSONResponse(provider.ledger.summary(q.get("field", "order_id"), q.get("account")))
+
+    async def requests_log(request: Request) -> Response:
+        return JSONResponse({"data": list(provider.requests)})
+
+    async def reset(request: Request) -> Response:
+        await provider.reset()
+        return JSONResponse({"ok": True})
+
+    async def add_fault(request: Request) -> Response:
+        try:
+            fault = provider.faults.add(await _json(request))
+        except (FaultSpecError, ValueError) as exc:
+            return _problem(400, "Invalid fault", f"{exc}.")
+        return JSONResponse(fault.record(), status_code=201)
+
+    async def list_faults(request: Request) -> Response:
+        return JSONResponse({"data": provider.faults.records()})
+
+    async def clear_faults(request: Request) -> Response:
+        provider.faults.clear()
+        return JSONResponse({"ok": True})
+
+    async def add_endpoint(request: Request) -> Response:
+        try:
+            endpoint = provider.webhooks.register(await _json(request))
+        except (WebhookSpecError, ValueError) as exc:
+            return _problem(400, "Invalid webhook endpoint", f"{exc}.")
+        return JSONResponse(endpoint.__dict__, status_code=201)
+
+    async def list_endpoints(request: Request) -> Response:
+        return JSONResponse({"data": [e.__dict__ for e in provider.webhooks.endpoints()]})
+
+    async def resend(request: Request) -> Response:
+        event_id = request.path_params["event_id"]
+        if not provider.webhooks.resend(event_id):
+            return _problem(404, "No such event", f"There is no event {event_id!r}.")
+        return JSONResponse({"ok": True, "event_id": event_id})
+
+    async def deliveries(request: Request) -> Response:
+        return JSONResponse({"data": provider.webhooks.deliveries})
+
+    async def events(request: Request) -> Response:
+        return JSONResponse({"data": provider.store.values("events")})
+
+    async def flush(request: Request) -> Response:
+        try:
+            wait = float(request.query_params.get("timeout", "30"))
+        except ValueError:
+            return _problem(400, "Invalid timeout", "timeout must be a number of seconds.")
+        done = await provider.webhooks.flush(wait)
+        return JSONResponse({"done": done}, status_code=200 if done else 504)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await provider.webhooks.aclose()
+        provider.store.close()
+
+    post, get, delete = ["POST"], ["GET"], ["DELETE"]
+    routes = [
+        Route("/healthz", healthz, methods=get),
+        Route("/v1/payment_intents", create_intent, methods=post),
+        Route("/v1/payment_intents/search", search_intents, methods=get),
+        Route("/v1/payment_intents/{id}", get_intent, methods=get),
+        Route("/v1/payment_intents/{id}/confirm", confirm, methods=post),
+        Route("/v1/payment_intents/{id}/capture", capture, methods=post),
+        Route("/v1/payment_intents/{id}/cancel", cancel, methods=post),
+        Route("/v1/refunds", refund, methods=post),
+        Route("/v1/refunds/{id}", get_refund, methods=get),
+        Route("/v1/charges/{id}", get_charge, methods=get),
+        Route("/v1/{rest:path}", unknown, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
+        Route("/_fake/ledger", ledger, methods=get),
+        Route("/_fake/summary", summary, methods=get),
+        Route("/_fake/requests", requests_log, methods=get),
+        Route("/_fake/reset", reset, methods=post),
+        Route("/_fake/faults", add_fault, methods=post),
+        Route("/_fake/faults", list_faults, methods=get),
+        Route("/_fake/faults", clear_faults, methods=delete),
+        Route("/_fake/webhooks/endpoints", add_endpoint, methods=post),
+        Route("/_fake/webhooks/endpoints", list_endpoints, methods=get),
+        Route("/_fake/webhooks/resend/{event_id}", resend, methods=post),
+        Route("/_fake/webhooks/deliveries", deliveries, methods=get),
+        Route("/_fake/webhooks/events", events, methods=get),
+        Route("/_fake/webhooks/flush", flush, methods=post),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.provider = provider
+    return app
+
+
+def _id(request: Request) -> str:
+    value: str = request.path_params["id"]
+    return value
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"the body is not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def _problem(status: int, title: str, detail: str) -> Response:
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )

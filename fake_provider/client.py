@@ -1,0 +1,134 @@
+"""A typed, synchronous client for the fake's ``/_fake`` control API."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import httpx
+
+from fake_provider.types import JSON, Delivery, FaultRecord, LedgerEntry, RequestRecord, Summary
+
+
+class FakeProviderError(RuntimeError):
+    """The control API refused a request; the message carries its explanation."""
+
+
+class FakeProviderClient:
+    """``FakeProviderClient("http://127.0.0.1:12111").summary()["over_charged"]``."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FakeProviderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise FakeProviderError(f"{method} {path} answered {response.status_code}: {detail}")
+        return response.json()
+
+    # -- oracle --------------------------------------------------------------------
+    def ledger(
+        self,
+        *,
+        field: str | None = None,
+        value: str | None = None,
+        account: str | None = None,
+        kind: str | None = None,
+    ) -> list[LedgerEntry]:
+        params = {"field": field, "value": value, "account": account, "kind": kind}
+        query = {k: v for k, v in params.items() if v is not None}
+        return cast(list[LedgerEntry], self._call("GET", "/_fake/ledger", params=query)["data"])
+
+    def charges(self, order_id: str | None = None, account: str | None = None) -> list[LedgerEntry]:
+        """Successful charges, optionally only those for one ``order_id``."""
+        field = "order_id" if order_id is not None else None
+        return self.ledger(field=field, value=order_id, account=account, kind="charge")
+
+    def summary(self, field: str = "order_id", account: str | None = None) -> Summary:
+        query = {"field": field, **({"account": account} if account else {})}
+        return cast(Summary, self._call("GET", "/_fake/summary", params=query))
+
+    def requests(self) -> list[RequestRecord]:
+        return cast(list[RequestRecord], self._call("GET", "/_fake/requests")["data"])
+
+    def reset(self) -> None:
+        self._call("POST", "/_fake/reset")
+
+    def healthy(self) -> bool:
+        try:
+            return self._http.get("/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -- faults --------------------------------------------------------------------
+    def set_fault(
+        self,
+        mode: str,
+        endpoint: str = "*",
+        *,
+        status: int | None = None,
+        delay_ms: int | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+        seed: int | None = None,
+    ) -> FaultRecord:
+        spec: JSON = {"endpoint": endpoint, "mode": mode, "status": status, "delay_ms": delay_ms,
+                      "count": count, "probability": probability, "seed": seed}  # fmt: skip
+        body = {k: v for k, v in spec.items() if v is not None}
+        return cast(FaultRecord, self._call("POST", "/_fake/faults", json=body))
+
+    def faults(self) -> list[FaultRecord]:
+        return cast(list[FaultRecord], self._call("GET", "/_fake/faults")["data"])
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/_fake/faults")
+
+    # -- webhooks ------------------------------------------------------------------
+    def register_webhook_endpoint(
+        self,
+        url: str,
+        secret: str | None = None,
+        events: list[str] | None = None,
+        *,
+        duplicate: int = 0,
+        shuffle: bool = False,
+        delay_ms: int = 0,
+        max_attempts: int = 3,
+        timeout_ms: int = 5000,
+    ) -> JSON:
+        """Register a receiver; the answer includes the ``secret`` (generated if not given)."""
+        body: JSON = {"url": url, "events": events or ["*"], "duplicate": duplicate,
+                      "shuffle": shuffle, "delay_ms": delay_ms, "max_attempts": max_attempts,
+                      "timeout_ms": timeout_ms}  # fmt: skip
+        if secret is not None:
+            body["secret"] = secret
+        return cast(JSON, self._call("POST", "/_fake/webhooks/endpoints", json=body))
+
+    def resend_event(self, event_id: str) -> None:
+        self._call("POST", f"/_fake/webhooks/resend/{event_id}")
+
+    def events(self) -> list[JSON]:
+        return cast(list[JSON], self._call("GET", "/_fake/webhooks/events")["data"])
+
+    def deliveries(self) -> list[Delivery]:
+        return cast(list[Delivery], self._call("GET", "/_fake/webhooks/deliveries")["data"])
+
+    def flush_webhooks(self, timeout: float = 30.0) -> bool:
+        """Block until every queued webhook delivery is done; False if it timed out."""
+        response = self._http.post(
+            "/_fake/webhooks/flush", params={"timeout": timeout}, timeout=timeout + 5
+        )
+        return response.status_code == 200

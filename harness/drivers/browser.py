@@ -1,0 +1,302 @@
+"""The browser driver: Jepsen's client for web checkouts, a real Chromium via Playwright.
+
+Each *user* gets a browser context (its own cookies); each tab of a user is a *process*
+(``tab-1``, ``tab-2``, ...). Every action (``page_load``, ``click``, ``submit``, ``back``,
+``forward``, ``reload``, ``set_offline``) is recorded as an invocation and a completion with:
+
+- ``url`` after the action and ``page_state``: the first of the configured markers that
+  matches (``page_states`` lists all of them); a marker is a CSS selector or ``url:<regex>``;
+- ``posts``: POST requests the tab fired during the action (method, url, size, whether it
+  was a navigation), ``documents``: main-document responses (status, Cache-Control,
+  Location) and ``document``: the last of them;
+- ``reposted``: true when reload/back/forward made the browser re-send a POST on its own.
+
+A navigation that times out or fails is ``info`` (outcome ``unknown``): the request may
+have reached the checkout. Otherwise ``ok``, with ``outcome`` read from the page state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from harness.browser import LAUNCH_ARGS, find_chromium
+from harness.drivers._redact import redact_text
+from harness.drivers._watch import TabWatch, was_sent
+from harness.history import History, Op
+
+DEFAULT_OUTCOMES: dict[str, str] = {
+    "success": "success",
+    "failed": "failed",
+    "declined": "failed",
+    "in_progress": "pending",
+    "pending": "pending",
+}
+_HISTORY_MOVES = frozenset({"reload", "back", "forward"})
+
+
+def launch_chromium(playwright: Playwright, executable: str | None = None) -> Browser:
+    """Start headless Chromium the way every part of the harness does."""
+    return playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS, headless=True)
+
+
+class BrowserDriver:
+    """Drives Chromium tabs against ``base_url`` and records into ``history``."""
+
+    def __init__(
+        self,
+        history: History,
+        base_url: str,
+        artifacts_dir: Path | str,
+        *,
+        javascript_enabled: bool = True,
+        markers: Mapping[str, str] | None = None,
+        outcomes: Mapping[str, str] | None = None,
+        timeout_ms: float = 10_000,
+        settle_ms: float = 150,
+        screenshot_each: bool = False,
+        browser: Browser | None = None,
+    ) -> None:
+        self.history = history
+        self.base_url = base_url.rstrip("/")
+        self.artifacts_dir = Path(artifacts_dir)
+        self.javascript_enabled = javascript_enabled
+        self.markers = dict(markers or {})
+        self.outcomes = dict(DEFAULT_OUTCOMES if outcomes is None else outcomes)
+        self.timeout_ms = timeout_ms
+        self.settle_ms = settle_ms
+        self.screenshot_each = screenshot_each
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = browser
+        self._owns_browser = browser is None
+        self._contexts: dict[str, BrowserContext] = {}
+        self._tabs: dict[str, tuple[str, Page, TabWatch]] = {}
+        self.current: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> BrowserDriver:
+        """Launch Chromium, unless a browser was handed in (it is then shared, not owned)."""
+        if self._browser is not None:
+            return self
+        lookup = find_chromium()
+        if not lookup.found:
+            raise RuntimeError(f"no Chromium to drive: {lookup.explain()}")
+        self._playwright = sync_playwright().start()
+        self._browser = launch_chromium(self._playwright, lookup.executable)
+        return self
+
+    def close(self) -> None:
+        for context in self._contexts.values():
+            with contextlib.suppress(PlaywrightError):
+                context.close()
+        if self._browser is not None and self._owns_browser:
+            self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
+        self._contexts.clear()
+        self._tabs.clear()
+
+    def __enter__(self) -> BrowserDriver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def new_tab(self, user: str = "user-1") -> str:
+        """Open a tab for ``user`` (a new browser context on first use); returns its process."""
+        if self._browser is None:
+            raise RuntimeError("BrowserDriver.start() has not been called")
+        context = self._contexts.get(user)
+        if context is None:
+            context = self._browser.new_context(
+                java_script_enabled=self.javascript_enabled, base_url=self.base_url
+            )
+            context.set_default_timeout(self.timeout_ms)
+            context.set_default_navigation_timeout(self.timeout_ms)
+            self._contexts[user] = context
+        page = context.new_page()
+        name = f"tab-{len(self._tabs) + 1}"
+        self._tabs[name] = (user, page, TabWatch(page))
+        self.current = name
+        return name
+
+    def page(self, tab: str | None = None) -> Page:
+        return self._tab(tab)[1]
+
+    # -- operations ------------------------------------------------------------------
+
+    def goto(self, url: str, *, tab: str | None = None) -> Op:
+        return self._operate(tab, "page_load", lambda page: page.goto(url), {"target": url})
+
+    def click(
+        self, selector: str, *, count: int = 1, delay_ms: float = 0, tab: str | None = None
+    ) -> Op:
+        """Click ``count`` times on the same spot, ``delay_ms`` apart, without waiting for
+        navigations in between: a double-click or an impatient user."""
+        if count < 1:
+            raise ValueError(f"click count must be at least 1, not {count}")
+
+        def action(page: Page) -> None:
+            if count == 1:
+                page.click(selector)
+                return
+            target = page.locator(selector).first
+            target.scroll_into_view_if_needed()
+            box = target.bounding_box()
+            if box is None:
+                raise PlaywrightError(f"{selector} is not visible")
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            for i in range(count):
+                if i and delay_ms:
+                    page.wait_for_timeout(delay_ms)
+                page.mouse.click(x, y)
+
+        extra = {"selector": selector, "count": count, "delay_ms": delay_ms}
+        return self._operate(tab, "click", action, extra)
+
+    def submit(self, form_selector: str, *, tab: str | None = None) -> Op:
+        """Submit a form the way a user does: its submit button (works without JavaScript)."""
+        button = (
+            f"{form_selector} [type=submit], {form_selector} button:not([type=button])"
+            f":not([type=reset])"
+        )
+        action: Callable[[Page], None] = lambda page: page.locator(button).first.click()  # noqa: E731
+        return self._operate(tab, "submit", action, {"selector": form_selector})
+
+    def back(self, *, tab: str | None = None) -> Op:
+        return self._operate(tab, "back", lambda page: page.go_back(), {})
+
+    def forward(self, *, tab: str | None = None) -> Op:
+        return self._operate(tab, "forward", lambda page: page.go_forward(), {})
+
+    def reload(self, *, tab: str | None = None) -> Op:
+        return self._operate(tab, "reload", lambda page: page.reload(), {})
+
+    def set_offline(self, offline: bool, *, tab: str | None = None) -> Op:
+        """Cut or restore the network of the tab's user (all their tabs)."""
+        name = tab or self.current
+        user = self._tab(name)[0]
+        action: Callable[[Page], None] = lambda page: self._contexts[user].set_offline(offline)  # noqa: E731
+        return self._operate(name, "set_offline", action, {"offline": offline}, settle=False)
+
+    def screenshot(self, name: str, *, tab: str | None = None) -> str:
+        """Save a PNG under ``artifacts_dir/screenshots``; returns the path relative to it."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "screenshot"
+        relative = Path("screenshots") / f"{safe}.png"
+        (self.artifacts_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        self.page(tab).screenshot(path=str(self.artifacts_dir / relative), full_page=True)
+        return relative.as_posix()
+
+    def page_state(
+        self, markers: Mapping[str, str] | None = None, *, tab: str | None = None
+    ) -> list[str]:
+        """Names of the markers the tab matches now, in the order given."""
+        page = self.page(tab)
+        found = []
+        for name, marker in (self.markers if markers is None else markers).items():
+            if marker.startswith("url:"):
+                if re.search(marker[4:], page.url):
+                    found.append(name)
+            elif page.locator(marker).count() > 0:
+                found.append(name)
+        return found
+
+    # -- recording -------------------------------------------------------------------
+
+    def _tab(self, tab: str | None) -> tuple[str, Page, TabWatch]:
+        name = tab or self.current
+        if name is None or name not in self._tabs:
+            raise KeyError(f"no tab {name!r}; open one with new_tab() (have {list(self._tabs)})")
+        return self._tabs[name]
+
+    def _operate(
+        self,
+        tab: str | None,
+        f: str,
+        action: Callable[[Page], Any],
+        extra: dict[str, Any],
+        *,
+        settle: bool = True,
+    ) -> Op:
+        name = tab or self.current or ""
+        user, page, watch = self._tab(name)
+        watch.begin()
+        value = {"user": user, "url_before": redact_text(page.url), **extra}
+        invocation = self.history.invoke(name, f, value)
+        error: str | None = None
+        notes: dict[str, Any] = {}
+        try:
+            moved = action(page)
+            if settle:
+                page.wait_for_timeout(self.settle_ms)
+                page.wait_for_load_state("load")
+            if f in {"back", "forward"} and moved is None:
+                notes["no_history"] = True
+        except PlaywrightTimeout as exc:
+            error = f"timeout: {_first_line(exc)}"
+        except PlaywrightError as exc:
+            error = f"browser error: {_first_line(exc)}"
+        if settle and error is None and page.url.startswith("chrome-error://"):
+            error = "navigation failed: the browser shows its error page"
+        return self._complete(invocation, name, page, watch, error, notes)
+
+    def _complete(
+        self,
+        invocation: Op,
+        name: str,
+        page: Page,
+        watch: TabWatch,
+        error: str | None,
+        notes: dict[str, Any],
+    ) -> Op:
+        posts, documents = watch.collect()
+        try:
+            states = self.page_state(tab=name)
+        except PlaywrightError:
+            states = []
+        result: dict[str, Any] = {
+            "url": redact_text(page.url),
+            "page_state": states[0] if states else None,
+            "page_states": states,
+            "posts": posts,
+            "documents": documents,
+            "reposted": invocation.f in _HISTORY_MOVES
+            and any(p["navigation"] and was_sent(p) for p in posts),
+            **notes,
+        }
+        if documents:
+            result["document"] = documents[-1]
+        if self.screenshot_each:
+            label = f"{invocation.index:05d}-{name}-{invocation.f}"
+            with contextlib.suppress(PlaywrightError):
+                result["screenshot"] = self.screenshot(label, tab=name)
+        status = documents[-1]["status"] if documents else None
+        if error is None and status is not None and status >= 500:
+            error = f"HTTP {status} on the page"
+        if error is not None:
+            return self.history.info(invocation, {**result, "outcome": "unknown", "error": error})
+        outcome = self.outcomes.get(result["page_state"] or "")
+        if outcome is not None:
+            result["outcome"] = outcome
+        return self.history.ok(invocation, result)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return redact_text(text[0]) if text else type(exc).__name__

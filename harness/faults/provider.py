@@ -1,0 +1,133 @@
+"""Provider faults: a nemesis acting on the fake payment provider.
+
+The fake provider (``fake_provider``) takes faults through its control API,
+``POST /_fake/faults`` and ``DELETE /_fake/faults`` (see docs/contracts.md). Modes:
+
+- ``delay``: answer late (``delay_ms``);
+- ``error_before``: answer ``status`` without doing anything;
+- ``error_after``: do the work (charge!), then answer ``status`` anyway;
+- ``drop_after``: do the work, then drop the connection without an answer;
+- ``hang_after``: do the work, then never answer;
+- ``in_flight``: keep the operation "processing" so concurrent calls see it in progress.
+
+``error_after``, ``drop_after`` and ``hang_after`` are the faults that make a checkout
+believe a charge failed when it happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from harness.faults._record import NEMESIS, record
+from harness.history import History, Op
+
+MODES = frozenset({"delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"})
+
+
+class FaultError(RuntimeError):
+    """The provider refused or could not take a fault."""
+
+
+class ProviderFaults:
+    """Installs and clears faults on a fake provider at ``base_url``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        history: History | None = None,
+        *,
+        process: str = NEMESIS,
+        timeout: float = 5.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.history = history
+        self.process = process
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ProviderFaults:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(
+        self,
+        endpoint: str,
+        mode: str,
+        *,
+        status: int | None = None,
+        delay_ms: int | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+        seed: int | None = None,
+    ) -> Op | None:
+        """Install one fault; records ``start_fault``.
+
+        ``endpoint`` is ``"METHOD /path"`` (``*`` matches one path segment) or ``"*"``;
+        ``count`` is how many calls it hits; with neither ``count`` nor ``probability`` the
+        provider fires it once.
+        """
+        if mode not in MODES:
+            raise ValueError(
+                f"unknown provider fault mode {mode!r}; expected one of {sorted(MODES)}"
+            )
+        if probability is not None and not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability must be between 0 and 1, not {probability}")
+        if count is not None and count < 1:
+            raise ValueError(f"count must be at least 1 (or None for unlimited), not {count}")
+        spec: dict[str, Any] = {"endpoint": endpoint, "mode": mode}
+        optional = {
+            "status": status,
+            "delay_ms": delay_ms,
+            "count": count,
+            "probability": probability,
+            "seed": seed,
+        }
+        spec.update({k: v for k, v in optional.items() if v is not None})
+        value = {"fault": "provider", **spec}
+        return record(
+            self.history, self.process, "start_fault", value, lambda: self._send("POST", spec)
+        )
+
+    def stop(self) -> Op | None:
+        """Remove every fault; records ``stop_fault``."""
+        value = {"fault": "provider", "mode": "all"}
+        return record(self.history, self.process, "stop_fault", value, lambda: self._send("DELETE"))
+
+    def active(self) -> list[dict[str, Any]]:
+        """The faults the provider currently holds."""
+        data = self._send("GET").get("response", {})
+        items = data.get("data", []) if isinstance(data, dict) else data
+        return list(items) if isinstance(items, list) else []
+
+    @contextmanager
+    def fault(self, endpoint: str, mode: str, **options: Any) -> Iterator[None]:
+        """``with faults.fault("POST /v1/payment_intents", "error_after", status=500): ...``"""
+        self.start(endpoint, mode, **options)
+        try:
+            yield
+        finally:
+            self.stop()
+
+    def _send(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = self.client.request(method, "/_fake/faults", json=body)
+        except httpx.HTTPError as exc:
+            raise FaultError(f"fake provider at {self.base_url} unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            raise FaultError(
+                f"fake provider refused {method} /_fake/faults {body or ''}: "
+                f"HTTP {response.status_code} {response.text[:500]}"
+            )
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = response.text
+        return {"status": response.status_code, "response": parsed}

@@ -1,0 +1,347 @@
+"""Target profiles: a TOML file telling the harness how to drive one checkout.
+
+``load_profile(path)`` reads and validates the file (pydantic v2, unknown fields refused).
+Every error names the file, the field, the value and what is allowed, on one line. The
+reference is ``docs/targets.md``; ``targets/reference.toml`` describes ``reference_app``.
+
+Templates (paths and bodies) use ``{name}`` placeholders that the drivers fill at run time
+with :func:`render`; a string that is exactly one placeholder keeps the value's type, so
+``quantity = "{quantity}"`` sends a JSON number.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.types import Capability
+
+Method = Literal["GET", "POST", "PUT", "PATCH"]
+AUTO = "auto"
+
+
+class ProfileError(ValueError):
+    """A target profile that cannot be used; the message is one actionable line."""
+
+
+def placeholders(template: Any) -> set[str]:
+    """The ``{name}`` placeholders used anywhere in a template (strings, lists, tables)."""
+    if isinstance(template, str):
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    if isinstance(template, dict):
+        return set().union(*(placeholders(v) for v in template.values()), set())
+    if isinstance(template, list):
+        return set().union(*(placeholders(v) for v in template), set())
+    return set()
+
+
+T = TypeVar("T")
+
+
+def render(template: T, values: dict[str, Any]) -> T:
+    """Fill a template's placeholders; ``KeyError`` names a missing one."""
+    if isinstance(template, str):
+        whole = re.fullmatch(r"\{(\w+)\}", template)
+        if whole:
+            return values[whole.group(1)]  # type: ignore[no-any-return]
+        return template.format_map(values)  # type: ignore[return-value]
+    if isinstance(template, dict):
+        return {k: render(v, values) for k, v in template.items()}  # type: ignore[return-value]
+    if isinstance(template, list):
+        return [render(v, values) for v in template]  # type: ignore[return-value]
+    return template
+
+
+def _check_placeholders(value: Any, allowed: set[str]) -> Any:
+    try:
+        unknown = placeholders(value) - allowed
+    except ValueError as exc:  # unbalanced braces
+        raise ValueError(f"is not a valid template ({exc})") from None
+    if unknown:
+        names = ", ".join("{" + n + "}" for n in sorted(unknown))
+        raise ValueError(
+            f"uses placeholder {names}, which is not one of {', '.join(sorted(allowed)) or 'none'}"
+        )
+    return value
+
+
+def _pointer(value: str) -> str:
+    if value and not value.startswith("/"):
+        raise ValueError("is not a JSON pointer (it starts with '/', e.g. '/order_id')")
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderSection(_Section):
+    url: str = AUTO
+    """Base URL of the fake provider, or ``"auto"`` when the harness starts it."""
+    api_key: str = "sk_test_nodouble"
+    business_key: str = "order_id"
+
+    @field_validator("api_key")
+    @classmethod
+    def _test_key(cls, value: str) -> str:
+        if not value.startswith("sk_test_"):
+            raise ValueError("must start with 'sk_test_' (never point nodouble at live keys)")
+        return value
+
+
+class LoginRequest(_Section):
+    method: Method = "POST"
+    path: str
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")
+    form: dict[str, str] | None = None
+
+    @field_validator("path", "json_body", "form")
+    @classmethod
+    def _templates(cls, value: Any) -> Any:
+        return _check_placeholders(value, {"user"})
+
+    @model_validator(mode="after")
+    def _one_body(self) -> LoginRequest:
+        if self.json_body is not None and self.form is not None:
+            raise ValueError("give json or form, not both")
+        return self
+
+
+class SessionSection(_Section):
+    users: list[str] = Field(default_factory=lambda: ["alice", "bob"], min_length=1)
+    login: LoginRequest | None = None
+    headers: dict[str, dict[str, str]] | None = None
+    """Static request headers per user name, when there is no login request."""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SessionSection:
+        if (self.login is None) == (self.headers is None):
+            raise ValueError("give exactly one of [session.login] or [session.headers]")
+        return self
+
+
+def _default_params() -> dict[str, str | int | float]:
+    return {"sku": "tee", "quantity": 1}
+
+
+class CreateOrder(_Section):
+    method: Method = "POST"
+    path: str = "/api/orders"
+    body: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, str | int | float] = Field(default_factory=_default_params)
+    order_id_pointer: str = "/order_id"
+    amount_pointer: str = "/amount"
+
+    @field_validator("order_id_pointer", "amount_pointer")
+    @classmethod
+    def _pointers(cls, value: str) -> str:
+        return _pointer(value)
+
+    @model_validator(mode="after")
+    def _known(self) -> CreateOrder:
+        allowed = set(self.params) | {"user"}
+        try:
+            _check_placeholders(self.body, allowed)
+            _check_placeholders(self.path, allowed)
+        except ValueError as exc:
+            raise ValueError(f"body or path {exc}") from None
+        return self
+
+
+class Confirm(_Section):
+    method: Method = "POST"
+    path: str = "/api/orders/{order_id}/confirm"
+    body: dict[str, Any] = Field(default_factory=dict)
+    idempotency_header: str = "Idempotency-Key"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        _check_placeholders(value, {"order_id", "user"})
+        if "{order_id}" not in value:
+            raise ValueError("must contain {order_id}")
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_placeholders(value, {"order_id", "user", "key"})  # type: ignore[no-any-return]
+
+
+class ReadOrder(_Section):
+    method: Method = "GET"
+    path: str = "/api/orders/{order_id}"
+    paid_pointer: str = "/status"
+    paid_value: str | int | bool = "paid"
+    amount_pointer: str = "/amount"
+
+    @field_validator("paid_pointer", "amount_pointer")
+    @classmethod
+    def _pointers(cls, value: str) -> str:
+        return _pointer(value)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check_placeholders(value, {"order_id", "user"})  # type: ignore[no-any-return]
+
+
+class ApiSection(_Section):
+    create_order: CreateOrder = Field(default_factory=CreateOrder)
+    confirm: Confirm = Field(default_factory=Confirm)
+    read_order: ReadOrder | None = None
+    catalog_path: str | None = None
+
+
+class Selectors(_Section):
+    add_to_cart: str | None = None
+    """Clicked first when the shop has a cart step; omit when one button checks out."""
+    checkout: str
+    pay: str
+    success: str
+
+
+class BrowserSection(_Section):
+    entry_path: str = "/shop"
+    selectors: Selectors
+    success_url_regex: str
+    confirm_url_regex: str
+    spa_entry_path: str | None = None
+
+    @field_validator("success_url_regex", "confirm_url_regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a regular expression ({exc})") from None
+        return value
+
+
+class WebhooksSection(_Section):
+    path: str
+    secret: str
+
+
+class ProcessSection(_Section):
+    start: list[str] = Field(min_length=1)
+    stop: list[str] | None = None
+    health: list[str] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class TargetProfile(_Section):
+    name: str = Field(min_length=1)
+    base_url: str
+    provider: ProviderSection = Field(default_factory=ProviderSection)
+    session: SessionSection
+    api: ApiSection | None = None
+    browser: BrowserSection | None = None
+    webhooks: WebhooksSection | None = None
+    process: ProcessSection | None = None
+    reconcile_window_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if value == AUTO:
+            return value
+        if not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("is not 'auto' or an http(s) URL")
+        return value.rstrip("/")
+
+    def capabilities(self) -> frozenset[Capability]:
+        """What scenarios may ask of this target, derived from what it declares."""
+        caps: set[Capability] = {"provider_faults"}
+        if self.api is not None:
+            caps.add("api")
+        if self.browser is not None:
+            caps.add("browser")
+            if self.browser.spa_entry_path:
+                caps.add("browser_spa")
+        if self.api is not None or self.browser is not None:
+            caps.add("network_faults")
+        if self.process is not None or self.base_url == AUTO:
+            caps.add("process")
+        if self.webhooks is not None:
+            caps.add("webhooks")
+        return frozenset(caps)
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None or isinstance(part, int):
+            continue
+        fields = {f.alias or n: f for n, f in current.model_fields.items()}
+        info = fields.get(part)
+        current = _submodel(info.annotation) if info else None
+    if current is None:
+        return []
+    return sorted(f.alias or n for n, f in current.model_fields.items())
+
+
+def _show(value: Any, sep: str) -> str:
+    return f"{value!r}{sep}" if not isinstance(value, dict | list) else ""
+
+
+def describe(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line for the first error: the field, its value and what is allowed."""
+    errors = exc.errors()
+    err = errors[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_fields(model, tuple(err["loc"])))
+        line = f"{loc}: unknown field; allowed: {allowed}"
+    elif kind == "missing":
+        line = f"{loc}: required field is missing"
+    elif kind == "literal_error":
+        names = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        line = f"{loc}: {value!r} is not one of {', '.join(names)}"
+    else:
+        message = str(err["msg"])
+        if kind == "value_error":
+            message = message.removeprefix("Value error, ")
+            line = f"{loc}: {_show(value, ' ')}{message}"
+        else:
+            line = f"{loc}: {_show(value, ': ')}{message}"
+    if len(errors) > 1:
+        line += f" (and {len(errors) - 1} more)"
+    return line
+
+
+def parse_profile(data: dict[str, Any], source: str = "<profile>") -> TargetProfile:
+    """Validate already-parsed TOML; :class:`ProfileError` names the first bad field."""
+    try:
+        return TargetProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"{source}: {describe(exc, TargetProfile)}") from None
+
+
+def load_profile(path: str | Path) -> TargetProfile:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such target profile") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    return parse_profile(data, str(path))

@@ -1,0 +1,130 @@
+"""``report.html``: one self-contained page for people (and auditors) to read offline.
+
+Everything is inline: CSS in the page, screenshots as ``data:`` URIs read from the report
+directory. Jinja2 autoescaping escapes every value; secrets are redacted again here,
+whatever the drivers already did.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.reports._model import RunReport, ScenarioRun
+from harness.reports._redact import redact
+from harness.reports._template import TEMPLATE
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+_ENV = jinja2.Environment(autoescape=True)
+
+
+def _pretty(data: Any) -> str:
+    return data if isinstance(data, str) else json.dumps(data, indent=2, default=str)
+
+
+def _exchange_text(part: dict[str, Any], first_line: str) -> str:
+    headers = part.get("headers") or {}
+    lines = [first_line]
+    if isinstance(headers, dict):
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+    if part.get("body") not in (None, ""):
+        lines += ["", _pretty(part["body"])]
+    return "\n".join(lines)
+
+
+def _screenshot(report_dir: Path, rel: str) -> dict[str, str]:
+    view = {"path": rel, "src": "", "problem": ""}
+    path = (report_dir / rel).resolve()
+    if not path.is_relative_to(report_dir.resolve()):
+        view["problem"] = "not embedded: outside the report directory"
+    elif path.suffix.lower() not in _MIME:
+        view["problem"] = f"not embedded: {path.suffix or 'no'} extension is not an image"
+    elif not path.is_file():
+        view["problem"] = "missing from the report directory"
+    else:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        view["src"] = f"data:{_MIME[path.suffix.lower()]};base64,{data}"
+    return view
+
+
+def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]:
+    ops = [redact(op) for op in run.history]
+    start = min((op.get("time_ns", 0) for op in ops), default=0)
+    timeline, exchanges, shots = [], [], list(run.screenshots)
+    for op in ops:
+        value = op.get("value") or {}
+        response = value.get("response") if isinstance(value.get("response"), dict) else None
+        request = value.get("request") if isinstance(value.get("request"), dict) else None
+        timeline.append(
+            {
+                "index": op.get("index"),
+                "ms": f"{(op.get('time_ns', 0) - start) / 1e6:.1f}",
+                "type": op.get("type"),
+                "process": op.get("process"),
+                "f": op.get("f"),
+                "order": value.get("order_id", ""),
+                "status": response.get("status", "") if response else "",
+                "outcome": value.get("outcome", value.get("page_state", "")),
+            }
+        )
+        if op.get("type") != "invoke" and (request or response):
+            req = request or {}
+            method, url = req.get("method", ""), req.get("url", value.get("url", ""))
+            exchanges.append(
+                {
+                    "index": op.get("index"),
+                    "method": method,
+                    "url": url,
+                    "status": response.get("status", "no response") if response else "no response",
+                    "request": _exchange_text(req, f"{method} {url}"),
+                    "response": _exchange_text(response, f"HTTP {response.get('status')}")
+                    if response
+                    else str(value.get("error") or "no response"),
+                }
+            )
+        if isinstance(value.get("screenshot"), str) and value["screenshot"] not in shots:
+            shots.append(value["screenshot"])
+    return {
+        "run": run,
+        "anchor": f"run-{number}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", run.case_name),
+        "timeline": timeline,
+        "exchanges": exchanges,
+        "screenshots": [_screenshot(report_dir, s) for s in shots],
+    }
+
+
+def to_html(report: RunReport, report_dir: Path) -> str:
+    matrix = report.flaw_matrix
+    rows = []
+    if matrix is not None:
+        for flaw in matrix.flaws:
+            rate = matrix.catch_rate(flaw)
+            rows.append(
+                {
+                    "flaw": flaw,
+                    "cells": [matrix.cell(flaw, s) for s in matrix.scenarios],
+                    "rate": "n/a" if rate is None else f"{rate:.0%}",
+                }
+            )
+    redacted = report.model_copy(
+        update={
+            "target": report.target.model_copy(update={"base_url": redact(report.target.base_url)})
+        }
+    )
+    return _ENV.from_string(TEMPLATE).render(
+        r=redacted,
+        s=report.summary(),
+        matrix=matrix,
+        matrix_rows=rows,
+        runs=[_run_view(run, report_dir, i) for i, run in enumerate(report.runs)],
+    )
+
+
+def write_html(report: RunReport, path: Path) -> Path:
+    path.write_text(to_html(report, path.parent), encoding="utf-8")
+    return path

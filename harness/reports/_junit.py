@@ -1,0 +1,80 @@
+"""``junit.xml``: one testcase per scenario and repeat, for CI dashboards.
+
+``classname`` is the scenario group and ``name`` the scenario id (``id#repeat`` after the
+first repeat). A failed scenario carries a ``<failure>`` whose message names the violated
+invariants and whose text holds their evidence; ``not_applicable`` is ``<skipped>``,
+``error`` is ``<error>``.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.reports._model import CheckOutcome, RunReport, ScenarioRun
+
+
+def _evidence(check: CheckOutcome) -> str:
+    lines = [f"{check.name}: {check.message}", f"  counts: {json.dumps(check.counts)}"]
+    if check.first is not None:
+        lines.append(f"  first: {json.dumps(check.first, default=str)}")
+    if check.worst is not None and check.worst != check.first:
+        lines.append(f"  worst: {json.dumps(check.worst, default=str)}")
+    return "\n".join(lines)
+
+
+def _case(run: ScenarioRun) -> ET.Element:
+    case = ET.Element(
+        "testcase",
+        classname=run.group,
+        name=run.case_name,
+        time=f"{run.duration_s:.3f}",
+    )
+    if run.status == "failed":
+        violated = run.violated
+        names = ", ".join(c.name for c in violated) or "scenario failed"
+        failure = ET.SubElement(
+            case, "failure", message=f"violated: {names}", type="InvariantViolated"
+        )
+        text = "\n".join(_evidence(c) for c in violated) or (run.reason or "")
+        failure.text = f"threat {run.threat_id} ({run.threat_link})\n{text}"
+    elif run.status == "not_applicable":
+        ET.SubElement(case, "skipped", message=f"not applicable: {run.reason or 'no reason given'}")
+    elif run.status == "error":
+        error = ET.SubElement(case, "error", message=run.reason or "error", type="ScenarioError")
+        unknown = [c for c in run.checks if c.valid == "unknown"]
+        error.text = "\n".join(_evidence(c) for c in unknown)
+    return case
+
+
+def to_xml(report: RunReport) -> str:
+    summary = report.summary()
+    suites = ET.Element("testsuites", name="nodouble")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"nodouble {report.target.name}",
+        tests=str(len(report.runs)),
+        failures=str(summary.failed),
+        errors=str(summary.error),
+        skipped=str(summary.not_applicable),
+        time=f"{sum(r.duration_s for r in report.runs):.3f}",
+        timestamp=report.started.isoformat(),
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("target", report.target.base_url),
+        ("seed", "" if report.seed is None else str(report.seed)),
+        ("tool_version", report.tool_version),
+    ):
+        ET.SubElement(props, "property", name=name, value=value)
+    for run in report.runs:
+        suite.append(_case(run))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def write_junit(report: RunReport, path: Path) -> Path:
+    path.write_text(to_xml(report), encoding="utf-8")
+    return path

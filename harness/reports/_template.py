@@ -1,0 +1,112 @@
+# ruff: noqa: E501  (HTML template lines are long on purpose)
+"""The Jinja2 template of ``report.html`` (kept in a module so it ships with the package)."""
+
+from __future__ import annotations
+
+TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>nodouble report: {{ r.target.name }}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2433;background:#f6f7f9}
+header,main{max-width:1100px;margin:0 auto;padding:16px 24px}
+header{border-bottom:1px solid #dde1e7;background:#fff;max-width:none}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}h3{font-size:15px;margin:16px 0 6px}
+table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0}
+th,td{border:1px solid #dde1e7;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eef1f5;font-weight:600}
+code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre{background:#fff;border:1px solid #dde1e7;padding:8px;overflow:auto;white-space:pre-wrap;word-break:break-word;margin:4px 0}
+.cards{display:flex;gap:12px;flex-wrap:wrap}
+.card{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px 16px;min-width:110px}
+.card b{display:block;font-size:24px}
+.passed,.valid-true,.caught{color:#0a7a3d}.failed,.valid-false{color:#b3261e}
+.not_applicable,.n-a{color:#6b7280}.error,.valid-unknown{color:#9a6700}
+.run{background:#fff;border:1px solid #dde1e7;border-left:6px solid #6b7280;border-radius:6px;padding:8px 16px;margin:14px 0}
+.run.s-passed{border-left-color:#0a7a3d}.run.s-failed{border-left-color:#b3261e}.run.s-error{border-left-color:#9a6700}
+.badge{font-weight:700;text-transform:uppercase;font-size:12px}
+details{margin:6px 0}summary{cursor:pointer;font-weight:600}
+img.shot{max-width:100%;border:1px solid #dde1e7;margin:4px 0}
+.muted{color:#6b7280}
+</style>
+</head>
+<body>
+<header>
+<h1>nodouble report: {{ r.target.name }}</h1>
+<div class="muted">target <code>{{ r.target.base_url }}</code> · started {{ r.started.isoformat() }}
+ · finished {{ r.finished.isoformat() }} · seed {{ r.seed if r.seed is not none else "none" }}
+ · schema {{ r.schema_version }} · nodouble {{ r.tool_version }}</div>
+</header>
+<main>
+<h2>Summary</h2>
+<div class="cards" id="summary">
+<div class="card passed">passed<b data-testid="passed">{{ s.passed }}</b></div>
+<div class="card failed">failed<b data-testid="failed">{{ s.failed }}</b></div>
+<div class="card not_applicable">not applicable<b data-testid="not-applicable">{{ s.not_applicable }}</b></div>
+<div class="card error">error<b data-testid="error">{{ s.error }}</b></div>
+<div class="card">charges counted<b data-testid="charges">{{ s.charges }}</b></div>
+</div>
+
+<h2>Environment</h2>
+<table><tbody>
+<tr><th>python</th><td>{{ r.environment.python }}</td></tr>
+<tr><th>platform</th><td>{{ r.environment.platform }}</td></tr>
+<tr><th>chromium</th><td>{{ r.environment.chromium or "not used" }}</td></tr>
+{% for k, v in r.environment.extra.items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}
+</tbody></table>
+
+{% if matrix %}
+<h2>Flaw matrix</h2>
+<table id="flaw-matrix"><thead><tr><th>flaw</th>{% for sc in matrix.scenarios %}<th>{{ sc }}</th>{% endfor %}<th>catch rate</th></tr></thead>
+<tbody>{% for row in matrix_rows %}<tr><th>{{ row.flaw }}</th>
+{% for cell in row.cells %}<td class="{{ cell | replace('/', '-') }}">{{ cell }}</td>{% endfor %}
+<td>{{ row.rate }}</td></tr>{% endfor %}</tbody></table>
+{% endif %}
+
+<h2>Scenarios</h2>
+{% for v in runs %}{% set run = v.run %}
+<section class="run s-{{ run.status }}" id="{{ v.anchor }}">
+<h3>{{ run.case_name }}: {{ run.title }} <span class="badge {{ run.status }}">{{ run.status | replace('_', ' ') }}</span></h3>
+<div>threat <a href="{{ run.threat_link }}">{{ run.threat_id }}</a> · group {{ run.group }}
+ · {{ '%.3f' % run.duration_s }} s{% if run.business_keys %} · keys {% for k in run.business_keys %}<code>{{ k }}</code> {% endfor %}{% endif %}</div>
+{% if run.reason %}<p><b>reason:</b> {{ run.reason }}</p>{% endif %}
+
+<h3>Verdict</h3>
+<table><thead><tr><th>invariant</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
+{% for c in run.checks %}<tr><td><code>{{ c.name }}</code></td>
+<td class="valid-{{ c.valid | string | lower }}">{{ c.valid }}</td><td>{{ c.message }}</td>
+<td><code>{{ c.counts | tojson }}</code></td></tr>
+{% if c.first is not none %}<tr><td colspan="4">first: <pre>{{ c.first | tojson(indent=2) }}</pre>
+{% if c.worst is not none and c.worst != c.first %}worst: <pre>{{ c.worst | tojson(indent=2) }}</pre>{% endif %}</td></tr>{% endif %}
+{% else %}<tr><td colspan="4" class="muted">no checker ran</td></tr>{% endfor %}
+</tbody></table>
+
+<details{% if run.status == 'failed' %} open{% endif %}><summary>Timeline ({{ v.timeline | length }} operations)</summary>
+<table><thead><tr><th>#</th><th>ms</th><th>type</th><th>process</th><th>f</th><th>order</th><th>status</th><th>outcome</th></tr></thead><tbody>
+{% for t in v.timeline %}<tr><td>{{ t.index }}</td><td>{{ t.ms }}</td><td>{{ t.type }}</td><td>{{ t.process }}</td>
+<td>{{ t.f }}</td><td>{{ t.order }}</td><td>{{ t.status }}</td><td>{{ t.outcome }}</td></tr>{% endfor %}
+</tbody></table></details>
+
+<details><summary>HTTP exchanges ({{ v.exchanges | length }})</summary>
+{% for x in v.exchanges %}<div><b>op {{ x.index }}</b> {{ x.method }} <code>{{ x.url }}</code> → {{ x.status }}
+<pre>{{ x.request }}</pre><pre>{{ x.response }}</pre></div>{% endfor %}
+</details>
+
+<details{% if run.status == 'failed' %} open{% endif %}><summary>Provider ledger ({{ run.ledger | length }} rows)</summary>
+<table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>currency</th><th>intent</th><th>charge</th><th>metadata</th><th>idempotency key</th></tr></thead><tbody>
+{% for row in run.ledger %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td>{{ row.currency }}</td>
+<td>{{ row.intent_id }}</td><td>{{ row.charge_id }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.idempotency_key }}</td></tr>
+{% endfor %}</tbody></table></details>
+
+{% if v.screenshots %}<details open><summary>Screenshots ({{ v.screenshots | length }})</summary>
+{% for shot in v.screenshots %}<figure><figcaption><code>{{ shot.path }}</code></figcaption>
+{% if shot.src %}<img class="shot" alt="screenshot {{ shot.path }}" src="{{ shot.src }}">{% else %}<p class="muted">{{ shot.problem }}</p>{% endif %}</figure>
+{% endfor %}</details>{% endif %}
+</section>
+{% endfor %}
+</main>
+</body>
+</html>
+"""

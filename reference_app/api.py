@@ -1,0 +1,159 @@
+"""The JSON API: thin routes over ``CheckoutService`` (``app.state.service``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from reference_app import webhooks
+from reference_app.checkout import REPLAYED_HEADER
+from reference_app.errors import PROBLEM, ProblemError
+from reference_app.schemas import (
+    ConfirmIn,
+    ConfirmResult,
+    Health,
+    OrderCreated,
+    OrderIn,
+    OrderView,
+    Problem,
+    Product,
+    SessionIn,
+    SessionOut,
+)
+from reference_app.service import CheckoutService, UnknownProduct
+from reference_app.sessions import get_session, start_session
+
+router = APIRouter()
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM: {}}} for status in (400, 401, 404, 422)
+}
+
+
+def _service(request: Request) -> CheckoutService:
+    service: CheckoutService = request.app.state.service
+    return service
+
+
+def _user(request: Request) -> str:
+    session = get_session(request)
+    if session is None:
+        raise ProblemError(
+            401, "not-logged-in", 'Log in first: POST /api/session with {"user": "alice"}.'
+        )
+    return session.user
+
+
+@router.get("/healthz", response_model=Health, tags=["ops"])
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.post("/api/session", response_model=SessionOut, tags=["session"], responses=_PROBLEMS)
+def create_session(body: SessionIn, request: Request, response: Response) -> SessionOut:
+    """Log in as a demo user (no password): sets the signed session cookie."""
+    session = start_session(response, body.user, request.app.state.settings)
+    return SessionOut(user=session.user)
+
+
+@router.get("/api/catalog", response_model=list[Product], tags=["orders"])
+def get_catalog(request: Request) -> list[Product]:
+    return _service(request).catalog()
+
+
+@router.post(
+    "/api/orders",
+    status_code=201,
+    response_model=OrderCreated,
+    tags=["orders"],
+    responses=_PROBLEMS,
+)
+def create_order(body: OrderIn, request: Request) -> OrderCreated:
+    """Create an order; its amount is computed here from the catalog."""
+    user = _user(request)
+    try:
+        order = _service(request).create_order(user, body.items)
+    except UnknownProduct as exc:
+        raise ProblemError(
+            422, "unknown-product", f"{exc}; GET /api/catalog lists the SKUs."
+        ) from None
+    return OrderCreated(
+        order_id=order.order_id, amount=order.amount, currency=order.currency, status=order.status
+    )
+
+
+@router.get(
+    "/api/orders/{order_id}", response_model=OrderView, tags=["orders"], responses=_PROBLEMS
+)
+def get_order(order_id: str, request: Request) -> OrderView:
+    user = _user(request)
+    order = _service(request).get_order(user, order_id)
+    if order is None:
+        raise ProblemError(404, "not-found", f"No order {order_id} for you.")
+    return order
+
+
+@router.post(
+    "/api/orders/{order_id}/confirm",
+    response_model=ConfirmResult,
+    tags=["orders"],
+    responses={
+        **_PROBLEMS,
+        202: {
+            "description": "The provider's answer was lost; the payment is being checked "
+            '(body status "processing"). Retry with the same key or GET the order.'
+        },
+        402: {"model": Problem, "description": "Declined; replayed for the same key."},
+        409: {
+            "model": Problem,
+            "description": "Another request is confirming this order; see Retry-After.",
+        },
+    },
+)
+def confirm_order(
+    order_id: str,
+    request: Request,
+    body: ConfirmIn | None = None,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+) -> JSONResponse:
+    """Pay the order, at most once per order whatever is repeated.
+
+    Send a random ``Idempotency-Key`` per checkout attempt and reuse it on every retry: a
+    repeat answers the stored response with ``Idempotent-Replayed: true``.
+    """
+    user = _user(request)
+    payload = (body or ConfirmIn()).model_dump()
+    outcome = _service(request).confirm(
+        user, order_id, idempotency_key, payload, method=request.method, path=request.url.path
+    )
+    headers = {k: v for k, v in outcome.headers.items() if k.lower() != "content-type"}
+    media = outcome.headers.get("Content-Type", "application/json")
+    if outcome.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
+
+
+@router.post("/webhooks/provider", tags=["webhooks"], responses={400: {"model": Problem}})
+async def provider_webhook(request: Request) -> JSONResponse:
+    """Signed provider events; duplicates and out-of-order deliveries are harmless."""
+    payload = await request.body()
+    secret: str = request.app.state.settings.webhook_secret
+    try:
+        webhooks.verify(payload, request.headers.get("stripe-signature"), secret)
+    except webhooks.SignatureError as exc:
+        raise ProblemError(400, "bad-signature", str(exc)) from None
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise ProblemError(400, "malformed-json", "The event is not valid JSON.") from None
+    if not isinstance(event, dict):
+        raise ProblemError(400, "malformed-event", "The event must be a JSON object.")
+    try:
+        handling = await run_in_threadpool(webhooks.handle, request.app.state.sessionmaker, event)
+    except ValueError as exc:
+        raise ProblemError(400, "malformed-event", str(exc)) from None
+    return JSONResponse({"received": True, "handling": handling})

@@ -1,0 +1,431 @@
+"""The confirm algorithm, as named phases (the shape of rocket-rides-atomic's ``api.rb``).
+
+    claim   one transaction: find-or-create and lock the key row, replay / refuse / lease it,
+            lock the order, then reuse or create the one PENDING payment (provider key stored).
+    charge  no transaction, no lock: ask the provider, always with the payment's own key.
+    finish  one transaction: compare-and-set PENDING -> CONFIRMED | FAILED, store the answer.
+
+Each phase returns the next step or a response; an impossible state raises ``ImpossibleState``.
+Nothing can be charged before ``claim`` has committed the payment row and its provider key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from reference_app import db
+from reference_app._crash import crash_point
+from reference_app.config import Settings
+from reference_app.errors import PROBLEM, problem_body
+from reference_app.models import IdempotencyKey, Order, Payment, utcnow
+from reference_app.provider import ChargeRequest, ChargeResult, ProviderClient
+from reference_app.schemas import ConfirmOutcome
+
+KEY_PATTERN = re.compile(r"^[\x20-\x7e]{1,255}$")
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class ImpossibleState(RuntimeError):
+    """The data contradicts an invariant; never papered over."""
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    user: str
+    order_id: str
+    key: str
+    payload: dict[str, Any]
+    method: str
+    path: str
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            {"method": self.method.upper(), "path": self.path, "body": self.payload},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Respond:
+    """Phase result: answer the client with this."""
+
+    outcome: ConfirmOutcome
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Phase result: call the provider for this payment (created now or resumed)."""
+
+    key_row_id: int
+    payment_id: str
+    request: ChargeRequest
+    created: bool
+
+
+class _Answer(Exception):
+    """Leave a transaction by rolling it back and answering ``outcome`` (nothing stored)."""
+
+    def __init__(self, outcome: ConfirmOutcome) -> None:
+        super().__init__(outcome.status)
+        self.outcome = outcome
+
+
+def key_problem(key: str | None) -> ConfirmOutcome | None:
+    """400 if the Idempotency-Key header is missing or malformed, else None."""
+    if key is None or key == "":
+        return problem(
+            400,
+            "idempotency-key-missing",
+            "Send an Idempotency-Key header: one random value per checkout attempt, "
+            "reused on every retry of that attempt.",
+        )
+    if not KEY_PATTERN.match(key):
+        return problem(
+            400,
+            "idempotency-key-invalid",
+            "The Idempotency-Key must be 1-255 printable ASCII characters.",
+        )
+    return None
+
+
+def problem(status: int, slug: str, detail: str, **extra: Any) -> ConfirmOutcome:
+    return ConfirmOutcome(
+        status, problem_body(status, slug, detail, **extra), {"Content-Type": PROBLEM}
+    )
+
+
+class Checkout:
+    """Runs the phases; one instance per app, shared by every request thread."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], provider: ProviderClient, settings: Settings
+    ) -> None:
+        self._sessions = sessions
+        self._provider = provider
+        self._lease = timedelta(seconds=settings.lease_seconds)
+        self._ttl = timedelta(seconds=settings.key_ttl_seconds)
+
+    def confirm(self, request: ConfirmRequest) -> ConfirmOutcome:
+        token = secrets.token_hex(16)
+        try:
+            step = db.transaction(self._sessions, lambda s: self._claim(s, request, token))
+        except _Answer as answer:
+            return answer.outcome
+        if isinstance(step, Respond):
+            return step.outcome
+        crash_point("after_claim")
+        if step.created:
+            crash_point("after_payment_row")
+        result = self._provider.create_and_confirm(step.request)  # outside any transaction
+        crash_point("after_provider_call")
+        return db.transaction(self._sessions, lambda s: self._finish(s, step, result))
+
+    # -- phase "claim" ---------------------------------------------------------------------
+
+    def _claim(self, session: Session, request: ConfirmRequest, token: str) -> Respond | Charge:
+        now = utcnow()
+        key = self._lock_key(session, request, now)
+        if key.fingerprint != request.fingerprint:
+            raise _Answer(
+                problem(
+                    422,
+                    "idempotency-key-reused",
+                    "This Idempotency-Key was used with a different request (method, path or "
+                    "body). Use a new key for a new request.",
+                )
+            )
+        if key.recovery_point == "finished":
+            return Respond(replay(key))
+        if key.locked_until is not None and key.locked_until > now and key.lease_token != token:
+            raise _Answer(in_progress(key.locked_until - now))
+        key.locked_until = now + self._lease
+        key.lease_token = token
+
+        order = lock_order(session, request.order_id, user=request.user)
+        if order is None:
+            raise _Answer(problem(404, "not-found", f"No order {request.order_id} for you."))
+
+        if key.payment_id is not None:  # a retry after a crash or lost answer: resume
+            payment = lock_payment(session, key.payment_id)
+            if payment.status != "PENDING":
+                return Respond(store(key, outcome_for(order, payment)))
+            return Charge(key.id, payment.id, charge_request(payment), created=False)
+
+        if order.status == "paid":  # paid under another key: answer with that payment
+            paid = active_payment(session, order.id)
+            if paid is None or paid.status != "CONFIRMED":
+                raise ImpossibleState(f"order {order.id} is paid without a CONFIRMED payment")
+            key.order_id, key.payment_id = order.id, paid.id
+            return Respond(store(key, outcome_for(order, paid)))
+
+        pending = active_payment(session, order.id)
+        if pending is not None:
+            if pending.status != "PENDING":
+                raise ImpossibleState(f"order {order.id} is open but {pending.id} is CONFIRMED")
+            holder = live_lease(session, pending.id, now, exclude=key.id)
+            if holder is not None:
+                raise _Answer(in_progress(holder - now))
+            # Its request died or gave up: adopt the payment and its provider key.
+            key.order_id, key.payment_id = order.id, pending.id
+            key.recovery_point = "payment_created"
+            return Charge(key.id, pending.id, charge_request(pending), created=False)
+
+        payment = new_payment(order, str(request.payload["payment_method"]), now)
+        session.add(payment)
+        session.flush()  # the UNIQUE active_order_id check runs here, before any charge
+        key.order_id, key.payment_id = order.id, payment.id
+        key.recovery_point = "payment_created"
+        return Charge(key.id, payment.id, charge_request(payment), created=True)
+
+    def _lock_key(self, session: Session, request: ConfirmRequest, now: datetime) -> IdempotencyKey:
+        db.insert_ignore(
+            session,
+            IdempotencyKey,
+            {
+                "user_id": request.user,
+                "idempotency_key": request.key,
+                "request_method": request.method.upper(),
+                "request_path": request.path,
+                "fingerprint": request.fingerprint,
+                "recovery_point": "started",
+                "created_at": now,
+                "last_seen_at": now,
+                "expires_at": now + self._ttl,
+            },
+        )
+        key = session.execute(
+            sa.select(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == request.user,
+                IdempotencyKey.idempotency_key == request.key,
+            )
+            .with_for_update()
+        ).scalar_one()
+        if key.expires_at <= now and key.recovery_point == "finished":
+            # An expired, finished key may be reused for a new request.
+            key.request_method, key.request_path = request.method.upper(), request.path
+            key.fingerprint, key.recovery_point = request.fingerprint, "started"
+            key.response_status = key.response_headers = key.response_body = None
+            key.order_id = key.payment_id = None
+            key.created_at, key.expires_at = now, now + self._ttl
+        key.last_seen_at = now
+        return key
+
+    # -- phase "finish" --------------------------------------------------------------------
+
+    def _finish(self, session: Session, step: Charge, result: ChargeResult) -> ConfirmOutcome:
+        key = session.execute(
+            sa.select(IdempotencyKey).where(IdempotencyKey.id == step.key_row_id).with_for_update()
+        ).scalar_one()
+        if key.recovery_point == "finished":
+            return replay(key)
+        payment = session.get_one(Payment, step.payment_id)
+        order = lock_order(session, payment.order_id)
+        if order is None:
+            raise ImpossibleState(f"payment {payment.id} has no order")
+        payment = lock_payment(session, step.payment_id)
+        if result.outcome == "unknown" and payment.status == "PENDING":
+            key.recovery_point = "provider_called"
+            key.locked_until = key.lease_token = None
+            return processing(order, payment)
+        settle(session, order, payment, result)
+        return store(key, outcome_for(order, payment))
+
+
+# -- shared by the checkout, the reconciler and the webhooks ---------------------------------
+
+
+def settle(session: Session, order: Order, payment: Payment, result: ChargeResult) -> bool:
+    """Compare-and-set PENDING -> CONFIRMED | FAILED; True if this call moved it.
+
+    The caller holds the order and payment row locks. A final payment never moves again; a
+    result that contradicts it is ignored when harmless (a late failure after a success) and
+    raises when it means money moved on a payment we consider FAILED.
+    """
+    if result.outcome == "unknown":
+        return False
+    if payment.status != "PENDING":
+        if payment.status == "FAILED" and result.outcome == "succeeded":
+            raise ImpossibleState(f"payment {payment.id} is FAILED but the provider charged it")
+        return False
+    now = utcnow()
+    if result.outcome == "succeeded":
+        if order.status == "paid":
+            raise ImpossibleState(f"order {order.id} is already paid; {payment.id} was PENDING")
+        payment.status = "CONFIRMED"
+        order.status, order.updated_at = "paid", now
+    else:
+        payment.status = "FAILED"
+        payment.active_order_id = None
+        payment.failure_code = result.code or "payment_failed"
+        order.confirm_key, order.updated_at = None, now  # the page gets a fresh key
+    if result.intent_id:
+        payment.provider_payment_intent = result.intent_id
+    payment.updated_at = now
+    session.flush()
+    return True
+
+
+def lock_order(session: Session, order_id: str, *, user: str | None = None) -> Order | None:
+    query = sa.select(Order).where(Order.id == order_id)
+    if user is not None:
+        query = query.where(Order.user_id == user)
+    return session.execute(query.with_for_update()).scalar_one_or_none()
+
+
+def lock_payment(session: Session, payment_id: str) -> Payment:
+    return session.execute(
+        sa.select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def active_payment(session: Session, order_id: str) -> Payment | None:
+    """The order's PENDING or CONFIRMED payment (at most one: UNIQUE active_order_id)."""
+    return session.execute(
+        sa.select(Payment).where(Payment.active_order_id == order_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def live_lease(
+    session: Session, payment_id: str, now: datetime, *, exclude: int | None = None
+) -> datetime | None:
+    """When the latest live lease on a request working on this payment ends, or None."""
+    query = sa.select(sa.func.max(IdempotencyKey.locked_until)).where(
+        IdempotencyKey.payment_id == payment_id,
+        IdempotencyKey.recovery_point != "finished",
+        IdempotencyKey.locked_until > now,
+    )
+    if exclude is not None:
+        query = query.where(IdempotencyKey.id != exclude)
+    until = session.execute(query).scalar_one_or_none()
+    if until is None:
+        return None
+    # Aggregates bypass the column type on some drivers: normalise to aware UTC.
+    if isinstance(until, str):
+        until = datetime.fromisoformat(until)
+    return until if until.tzinfo else until.replace(tzinfo=now.tzinfo)
+
+
+def new_payment(order: Order, payment_method: str, now: datetime) -> Payment:
+    payment_id = "pay_" + secrets.token_hex(12)
+    return Payment(
+        id=payment_id,
+        order_id=order.id,
+        active_order_id=order.id,
+        status="PENDING",
+        amount=order.amount,
+        currency=order.currency,
+        payment_method=payment_method,
+        provider_idempotency_key=provider_key(payment_id),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def provider_key(payment_id: str) -> str:
+    """The provider idempotency key: derived from our payment id, never the client's key."""
+    return f"nodouble-pay-{payment_id}"
+
+
+def charge_request(payment: Payment) -> ChargeRequest:
+    return ChargeRequest(
+        provider_key=payment.provider_idempotency_key,
+        amount=payment.amount,
+        currency=payment.currency,
+        payment_method=payment.payment_method,
+        order_id=payment.order_id,
+        payment_id=payment.id,
+    )
+
+
+# -- responses -------------------------------------------------------------------------------
+
+
+def outcome_for(order: Order, payment: Payment) -> ConfirmOutcome:
+    """The final answer for a settled payment: 200 paid or 402 declined."""
+    if payment.status == "CONFIRMED":
+        return ConfirmOutcome(200, success_body(order, payment), {})
+    if payment.status == "FAILED":
+        return problem(
+            402,
+            "card-declined",
+            f"The payment was declined ({payment.failure_code}); nothing was charged. "
+            "Try another payment method with a new Idempotency-Key.",
+            order_id=order.id,
+            payment_id=payment.id,
+            code=payment.failure_code,
+        )
+    raise ImpossibleState(f"payment {payment.id} is {payment.status}, not final")
+
+
+def success_body(order: Order, payment: Payment) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "status": "paid",
+        "payment_id": payment.id,
+        "provider_payment_intent": payment.provider_payment_intent,
+        "amount": payment.amount,
+        "currency": payment.currency,
+    }
+
+
+def processing(order: Order, payment: Payment) -> ConfirmOutcome:
+    """202: the provider may or may not have charged; we are finding out. Never "failed"."""
+    return ConfirmOutcome(
+        202,
+        {
+            "order_id": order.id,
+            "status": "processing",
+            "payment_id": payment.id,
+            "detail": "The payment provider did not give a definite answer. The payment is "
+            "being checked; retry with the same Idempotency-Key or reload the order.",
+        },
+        {"Retry-After": "2"},
+    )
+
+
+def in_progress(remaining: timedelta) -> ConfirmOutcome:
+    seconds = max(1, math.ceil(remaining.total_seconds()))
+    outcome = problem(
+        409,
+        "confirm-in-progress",
+        "Another request is confirming this order right now. Retry with the same "
+        "Idempotency-Key after Retry-After seconds.",
+    )
+    return ConfirmOutcome(
+        outcome.status, outcome.body, {**outcome.headers, "Retry-After": str(seconds)}
+    )
+
+
+def store(key: IdempotencyKey, outcome: ConfirmOutcome) -> ConfirmOutcome:
+    """Record ``outcome`` as the key's final response and release its lease."""
+    key.recovery_point = "finished"
+    key.response_status = outcome.status
+    key.response_headers = json.dumps(outcome.headers, sort_keys=True)
+    key.response_body = json.dumps(outcome.body)
+    key.locked_until = key.lease_token = None
+    return outcome
+
+
+def replay(key: IdempotencyKey) -> ConfirmOutcome:
+    if key.response_status is None or key.response_body is None:
+        raise ImpossibleState(f"key {key.id} is finished without a stored response")
+    headers = json.loads(key.response_headers or "{}")
+    headers[REPLAYED_HEADER] = "true"
+    return ConfirmOutcome(key.response_status, json.loads(key.response_body), headers, True)

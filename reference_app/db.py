@@ -1,0 +1,142 @@
+"""Engines, transactions and the dialect-specific bits, in one place.
+
+- SQLite: the driver's own transaction handling is switched off and every transaction
+  starts with ``BEGIN IMMEDIATE``, which takes the database's write lock up front, so two
+  transactions never interleave; ``busy_timeout`` makes the others wait instead of failing.
+- PostgreSQL: READ COMMITTED, ``SELECT ... FOR UPDATE`` row locks,
+  ``INSERT ... ON CONFLICT DO NOTHING``.
+- MariaDB: READ COMMITTED (so a locking read and the plain reads after it see the same,
+  latest committed rows), ``SELECT ... FOR UPDATE``,
+  ``INSERT ... ON DUPLICATE KEY UPDATE id = id``; deadlocks (1213) and lock wait timeouts
+  (1205) are retried by ``transaction``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+log = logging.getLogger("reference_app.db")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+RETRY_ATTEMPTS = 8
+_MYSQL_RETRY_CODES = {1213, 1205}  # deadlock, lock wait timeout
+_PG_RETRY_STATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+def make_engine(url: str) -> Engine:
+    """An engine configured for this project's locking rules on its dialect."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            url,
+            pool_size=20,
+            max_overflow=40,
+            pool_timeout=60,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        _sqlite_begin_immediate(engine)
+        return engine
+    return sa.create_engine(
+        url,
+        isolation_level="READ COMMITTED",
+        pool_size=20,
+        max_overflow=40,
+        pool_timeout=60,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_begin_immediate(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+def transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction, committed on return, retried on deadlock/busy.
+
+    ``work`` must be safe to rerun from the start: a retried attempt sees nothing of the
+    rolled-back one.
+    """
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            with factory() as session, session.begin():
+                return work(session)
+        except DBAPIError as exc:
+            if attempt == RETRY_ATTEMPTS or not is_retryable(exc):
+                raise
+            log.info("retrying transaction after %s (attempt %d)", _code(exc), attempt)
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """A deadlock, lock timeout or busy database: rerunning the transaction is correct."""
+    code = _code(exc)
+    if isinstance(code, int):
+        return code in _MYSQL_RETRY_CODES
+    if isinstance(code, str):
+        return code in _PG_RETRY_STATES
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _code(exc: DBAPIError) -> int | str | None:
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    """Insert a row unless a unique key already holds one (then do nothing).
+
+    Callers lock and read the row afterwards; the driver's row count is not used because
+    MySQL drivers report "found rows" for the no-op update.
+    """
+    table = cast(sa.Table, model.__table__)
+    name = session.get_bind().dialect.name
+    stmt: Any
+    if name == "postgresql":
+        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
+    elif name == "sqlite":
+        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
+    elif name in {"mysql", "mariadb"}:
+        # A no-op update, not INSERT IGNORE: IGNORE would also swallow other errors.
+        stmt = mysql.insert(table).values(values)
+        stmt = stmt.on_duplicate_key_update({"id": table.c.id})
+    else:
+        raise RuntimeError(f"unsupported database dialect {name!r}")
+    session.execute(stmt)
+
+
+def dialect_name(url: str) -> str:
+    return sa.engine.make_url(url).get_backend_name()

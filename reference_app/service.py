@@ -1,0 +1,168 @@
+"""``CheckoutService``: what the JSON API and the HTML pages both call (app.state.service)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from reference_app import catalog, db
+from reference_app.checkout import Checkout, ConfirmRequest, key_problem, problem
+from reference_app.config import Settings
+from reference_app.models import Order, Payment, utcnow
+from reference_app.provider import ProviderClient
+from reference_app.schemas import (
+    ConfirmIn,
+    ConfirmOutcome,
+    LineItemIn,
+    LineItemOut,
+    OrderView,
+    PaymentView,
+    Product,
+)
+
+
+class UnknownProduct(ValueError):
+    """An order names a SKU the catalog does not have."""
+
+
+class OrderNotFound(LookupError):
+    """No such order for this user."""
+
+
+class CheckoutService:
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], provider: ProviderClient
+    ) -> None:
+        self.settings = settings
+        self._sessions = sessions
+        self._checkout = Checkout(sessions, provider, settings)
+
+    def catalog(self) -> list[Product]:
+        return [
+            Product(sku=p.sku, name=p.name, unit_amount=p.unit_amount, currency=p.currency)
+            for p in catalog.PRODUCTS
+        ]
+
+    def create_order(self, user: str, items: list[LineItemIn]) -> OrderView:
+        """Price ``items`` from the catalog (client prices do not exist) and store the order."""
+        if not items:
+            raise ValueError("an order needs at least one item")
+        lines: list[dict[str, Any]] = []
+        for item in items:
+            product = catalog.find(item.sku)
+            if product is None:
+                raise UnknownProduct(f"unknown sku {item.sku!r}")
+            if not 1 <= item.quantity <= catalog.MAX_QUANTITY:
+                raise ValueError(f"quantity must be 1-{catalog.MAX_QUANTITY}")
+            lines.append(
+                {
+                    "sku": product.sku,
+                    "name": product.name,
+                    "quantity": item.quantity,
+                    "unit_amount": product.unit_amount,
+                    "amount": product.unit_amount * item.quantity,
+                }
+            )
+        now = utcnow()
+        order = Order(
+            id="ord_" + secrets.token_hex(10),
+            user_id=user,
+            line_items=lines,
+            amount=sum(line["amount"] for line in lines),
+            currency=catalog.CURRENCY,
+            status="open",
+            confirm_key=None,
+            created_at=now,
+            updated_at=now,
+        )
+
+        def work(session: Session) -> OrderView:
+            session.add(order)
+            session.flush()
+            return _view(order, None)
+
+        return db.transaction(self._sessions, work)
+
+    def get_order(self, user: str, order_id: str) -> OrderView | None:
+        def work(session: Session) -> OrderView | None:
+            order = session.execute(
+                sa.select(Order).where(Order.id == order_id, Order.user_id == user)
+            ).scalar_one_or_none()
+            if order is None:
+                return None
+            payment = session.execute(
+                sa.select(Payment)
+                .where(Payment.order_id == order.id)
+                .order_by((Payment.active_order_id.is_(None)).asc(), Payment.created_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            return _view(order, payment)
+
+        return db.transaction(self._sessions, work)
+
+    def confirm(
+        self,
+        user: str,
+        order_id: str,
+        key: str | None,
+        payload: dict[str, Any],
+        *,
+        method: str,
+        path: str,
+    ) -> ConfirmOutcome:
+        """Pay the order at most once, whatever the client repeats (see checkout.py)."""
+        bad_key = key_problem(key)
+        if bad_key is not None:
+            return bad_key
+        assert key is not None
+        try:
+            body = ConfirmIn.model_validate(payload)
+        except ValidationError as exc:
+            errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+            return problem(422, "validation", "The confirm body is invalid.", errors=errors)
+        request = ConfirmRequest(user, order_id, key, body.model_dump(), method, path)
+        return self._checkout.confirm(request)
+
+    def page_confirm_key(self, user: str, order_id: str) -> str:
+        """The confirm page's server-issued key: stable until a payment attempt fails.
+
+        Raises ``OrderNotFound`` when the order is missing or not the user's.
+        """
+
+        def work(session: Session) -> str:
+            order = session.execute(
+                sa.select(Order)
+                .where(Order.id == order_id, Order.user_id == user)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if order is None:
+                raise OrderNotFound(order_id)
+            if order.confirm_key is None:
+                order.confirm_key = "pck_" + secrets.token_urlsafe(24)
+            return order.confirm_key
+
+        return db.transaction(self._sessions, work)
+
+
+def _view(order: Order, payment: Payment | None) -> OrderView:
+    return OrderView(
+        order_id=order.id,
+        status=order.status,
+        amount=order.amount,
+        currency=order.currency,
+        items=[LineItemOut.model_validate(line) for line in order.line_items],
+        payment=None
+        if payment is None
+        else PaymentView(
+            payment_id=payment.id,
+            status=payment.status,
+            amount=payment.amount,
+            currency=payment.currency,
+            provider_payment_intent=payment.provider_payment_intent,
+            failure_code=payment.failure_code,
+        ),
+    )

@@ -1,0 +1,56 @@
+"""What a scenario is: an id, the threat it covers, its steps and its invariants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scenarios.steps import BrowserCheckout, Capability, Step
+
+DEFAULT_INVARIANTS: tuple[str, ...] = (
+    "at_most_one_charge",
+    "success_means_one_charge",
+    "replays_identical",
+    "told_the_truth",
+    "no_lost_payment",
+    "problem_on_5xx",
+)
+"""Every scenario is judged by these; a scenario adds its own on top."""
+
+BROWSER_INVARIANTS: tuple[str, ...] = (
+    "no_post_on_success_load",
+    "no_store_on_payment_pages",
+    "post_redirect_get",
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    """Dotted id, ``<group>.<name>``; the group is the JUnit class name."""
+    title: str
+    threat: str
+    """Anchor of the threat in docs/threat-model.md (e.g. ``retry-after-timeout``)."""
+    steps: tuple[Step, ...]
+    invariants: tuple[str, ...] = DEFAULT_INVARIANTS
+    tags: tuple[str, ...] = ()
+    extra_needs: tuple[Capability, ...] = ()
+    rounds: int = 1
+    """Run the steps this many times within one scenario run (racy scenarios)."""
+    description: str = field(default="", compare=False)
+
+    @property
+    def group(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def needs(self) -> frozenset[Capability]:
+        needed: set[Capability] = set(self.extra_needs)
+        for step in self.steps:
+            needed.update(step.needs)  # type: ignore[arg-type]
+            if isinstance(step, BrowserCheckout) and step.spa:
+                needed.add("browser_spa")
+        return frozenset(needed)
+
+    def missing(self, capabilities: frozenset[str]) -> list[str]:
+        """The needs the target does not declare, sorted (empty: applicable)."""
+        return sorted(set(self.needs) - set(capabilities))

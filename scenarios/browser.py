@@ -1,0 +1,206 @@
+"""Browser scenarios: what a person does with Back, Reload, a second tab and a fast finger.
+
+Most are written once and run on both the server-rendered checkout (``ssr``) and the
+single-page one (``spa``); a target that has no SPA reports the ``spa`` ones as not
+applicable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scenarios._model import BROWSER_INVARIANTS, DEFAULT_INVARIANTS, Scenario
+from scenarios.steps import (
+    BrowserCheckout,
+    ClickPay,
+    Navigate,
+    Offline,
+    OpenConfirm,
+    ProviderFault,
+    ReadOrder,
+    Step,
+    WaitForState,
+)
+
+INVARIANTS = (*DEFAULT_INVARIANTS, *BROWSER_INVARIANTS)
+Steps = Callable[[bool], tuple[Step, ...]]
+
+
+def _variants(
+    name: str, title: str, threat: str, steps: Steps, *, spa: bool = True
+) -> tuple[Scenario, ...]:
+    flavours = (False, True) if spa else (False,)
+    return tuple(
+        Scenario(
+            id=f"browser.{name}_{'spa' if is_spa else 'ssr'}",
+            title=f"{title} ({'single-page' if is_spa else 'server-rendered'})",
+            threat=threat,
+            steps=steps(is_spa),
+            invariants=INVARIANTS,
+            tags=("browser", "spa" if is_spa else "ssr"),
+        )
+        for is_spa in flavours
+    )
+
+
+def _brief(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        ClickPay(),
+        WaitForState(state="success"),
+        Navigate(action="back"),
+        ClickPay(wait=True),
+        ReadOrder(),
+    )
+
+
+def _double_click(spa: bool) -> tuple[Step, ...]:
+    return (BrowserCheckout(spa=spa), ClickPay(count=2), WaitForState(), ReadOrder())
+
+
+def _rapid_clicks(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        ClickPay(count=5, interval_ms=40),
+        WaitForState(),
+        ReadOrder(),
+    )
+
+
+def _reload_success(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        ClickPay(),
+        WaitForState(),
+        Navigate(action="reload"),
+        Navigate(action="reload"),
+        WaitForState(),
+        ReadOrder(),
+    )
+
+
+def _reload_in_flight(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        ProviderFault(mode="delay", delay_ms=1_500),
+        ClickPay(wait=False),
+        Navigate(action="reload"),
+        WaitForState(timeout_ms=15_000),
+        ReadOrder(),
+    )
+
+
+def _back_forward(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        ClickPay(),
+        WaitForState(),
+        Navigate(action="back"),
+        Navigate(action="forward"),
+        Navigate(action="back"),
+        Navigate(action="back"),
+        Navigate(action="forward"),
+        ReadOrder(),
+    )
+
+
+def _bfcache(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        ClickPay(),
+        WaitForState(),
+        Navigate(action="back"),
+        Navigate(action="forward"),
+        Navigate(action="back"),
+        ClickPay(wait=True),
+        ReadOrder(),
+    )
+
+
+def _two_tabs(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(tab="t1", spa=spa),
+        OpenConfirm(tab="t2"),
+        ClickPay(tab="t1", wait=False),
+        ClickPay(tab="t2", wait=False),
+        WaitForState(tab="t1"),
+        WaitForState(tab="t2"),
+        ReadOrder(),
+    )
+
+
+def _offline(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        Offline(offline=True),
+        ClickPay(wait=False),
+        Offline(offline=False),
+        WaitForState(timeout_ms=20_000),
+        ReadOrder(),
+    )
+
+
+def _no_js_double_click(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(javascript=False),
+        ClickPay(count=2),
+        WaitForState(),
+        ReadOrder(),
+    )
+
+
+def _no_js_rapid(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(javascript=False),
+        ClickPay(count=5, interval_ms=40),
+        WaitForState(),
+        ReadOrder(),
+    )
+
+
+SCENARIOS = (
+    *_variants(
+        "brief_back_confirm_again",
+        "Checkout, confirm, success, Back, confirm again",
+        "back-forward",
+        _brief,
+    ),
+    *_variants("double_click", "Double-click on Pay", "double-click", _double_click),
+    *_variants("rapid_clicks", "Five rapid clicks on Pay", "double-click", _rapid_clicks),
+    *_variants(
+        "double_click_nojs",
+        "Double-click on Pay with JavaScript off",
+        "double-click",
+        _no_js_double_click,
+        spa=False,
+    ),
+    *_variants(
+        "rapid_clicks_nojs",
+        "Five rapid clicks on Pay with JavaScript off",
+        "double-click",
+        _no_js_rapid,
+        spa=False,
+    ),
+    *_variants("reload_success", "Reload on the success page", "refresh-resubmit", _reload_success),
+    *_variants(
+        "reload_in_flight",
+        "Reload while the confirm is still in flight",
+        "refresh-resubmit",
+        _reload_in_flight,
+    ),
+    *_variants("back_forward", "Back and forward after paying", "back-forward", _back_forward),
+    *_variants(
+        "bfcache_restore",
+        "Back to a page restored from the back-forward cache",
+        "back-forward",
+        _bfcache,
+    ),
+    *_variants("two_tabs", "Two tabs confirm the same order", "multiple-tabs", _two_tabs),
+    *_variants(
+        "offline_retry",
+        "The network drops during confirm and comes back",
+        "retry-after-timeout",
+        _offline,
+        spa=True,
+    )[1:],
+)

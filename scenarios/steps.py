@@ -1,0 +1,240 @@
+"""The step vocabulary scenarios are written in.
+
+A step is plain, frozen data: it says *what* a client, a browser tab or the nemesis
+does, never *how*. ``harness.interpreter`` turns steps into driver and fault calls
+(the split between Jepsen's generator and its interpreter). Names such as ``order``,
+``key``, ``user`` and ``tab`` are references local to one scenario run; the interpreter
+binds them to real order ids, Idempotency-Keys, sessions and pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Capability = Literal[
+    "api", "browser", "browser_spa", "provider_faults", "network_faults", "process", "webhooks"
+]
+CAPABILITIES: tuple[Capability, ...] = (
+    "api",
+    "browser",
+    "browser_spa",
+    "provider_faults",
+    "network_faults",
+    "process",
+    "webhooks",
+)
+
+
+# --- API client steps ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    """Sign in as ``user`` (if needed) and create an order through the API."""
+
+    order: str = "o1"
+    user: str = "alice"
+    sku: str | None = None
+    quantity: int = 1
+    needs = ("api",)
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """One confirm request for ``order`` with Idempotency-Key ``key``."""
+
+    order: str = "o1"
+    key: str | None = "k1"
+    """``None`` sends no Idempotency-Key at all."""
+    user: str = "alice"
+    payment_method: str = "pm_card_visa"
+    through_proxy: bool = False
+    """Send through the network fault proxy instead of straight to the target."""
+    timeout_s: float | None = None
+    tamper: bool = False
+    """Send a body different from the first use of the key (and a forged amount)."""
+    needs = ("api",)
+
+
+@dataclass(frozen=True)
+class Burst:
+    """``n`` confirms for one order released together by a barrier."""
+
+    order: str = "o1"
+    n: int = 20
+    same_key: bool = True
+    user: str = "alice"
+    needs = ("api",)
+
+
+@dataclass(frozen=True)
+class ReadOrder:
+    """Ask the checkout whether ``order`` is paid (what it *shows*)."""
+
+    order: str = "o1"
+    user: str = "alice"
+    needs = ("api",)
+
+
+# --- nemesis steps ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderFault:
+    """Arm a fault in the fake provider for the next ``count`` matching requests."""
+
+    mode: Literal["delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"]
+    endpoint: str = "POST /v1/payment_intents"
+    status: int | None = None
+    delay_ms: int = 0
+    count: int = 1
+    needs = ("provider_faults",)
+
+
+@dataclass(frozen=True)
+class ClearProviderFaults:
+    needs = ("provider_faults",)
+
+
+@dataclass(frozen=True)
+class NetworkFault:
+    """Arm a rule in the proxy between the client and the checkout."""
+
+    rule: Literal["drop_response", "delay_response", "duplicate_request"]
+    method: str = "POST"
+    path: str = r"/confirm$"
+    count: int = 1
+    delay_ms: int = 0
+    needs = ("network_faults",)
+
+
+@dataclass(frozen=True)
+class KillTarget:
+    """SIGKILL the checkout process (no graceful shutdown)."""
+
+    needs = ("process",)
+
+
+@dataclass(frozen=True)
+class RestartTarget:
+    needs = ("process",)
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """Let the target's reconcile window pass (or run its reconcile command)."""
+
+    needs = ()
+
+
+@dataclass(frozen=True)
+class Sleep:
+    ms: int
+    needs = ()
+
+
+# --- webhook steps ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListenWebhooks:
+    """Register the target's webhook endpoint at the fake with delivery options."""
+
+    duplicate: int = 1
+    shuffle: bool = False
+    needs = ("webhooks",)
+
+
+@dataclass(frozen=True)
+class WaitWebhooks:
+    """Wait until the fake has delivered every pending event."""
+
+    needs = ("webhooks",)
+
+
+@dataclass(frozen=True)
+class ReplayWebhooks:
+    """Resend every event of ``order`` ``times`` more, newest first (out of order)."""
+
+    order: str = "o1"
+    times: int = 2
+    needs = ("webhooks",)
+
+
+@dataclass(frozen=True)
+class ForgeWebhook:
+    """Post a ``payment_intent.succeeded`` for ``order`` that the target must reject."""
+
+    order: str = "o1"
+    how: Literal["bad_signature", "stale", "unsigned"] = "bad_signature"
+    needs = ("webhooks",)
+
+
+# --- browser steps ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrowserCheckout:
+    """In ``tab``, sign in as ``user``, put an item in the cart and reach the confirm page."""
+
+    tab: str = "t1"
+    order: str = "o1"
+    user: str = "alice"
+    spa: bool = False
+    javascript: bool = True
+    needs = ("browser",)
+
+
+@dataclass(frozen=True)
+class OpenConfirm:
+    """Open the confirm page of an existing ``order`` in ``tab`` (a second tab, say)."""
+
+    tab: str = "t2"
+    order: str = "o1"
+    needs = ("browser",)
+
+
+@dataclass(frozen=True)
+class ClickPay:
+    """Click the Pay control ``count`` times, ``interval_ms`` apart."""
+
+    tab: str = "t1"
+    count: int = 1
+    interval_ms: int = 0
+    wait: bool = True
+    """Wait for the page to settle (success, failure or in progress) afterwards."""
+    needs = ("browser",)
+
+
+@dataclass(frozen=True)
+class Navigate:
+    tab: str = "t1"
+    action: Literal["back", "forward", "reload"] = "back"
+    needs = ("browser",)
+
+
+@dataclass(frozen=True)
+class Offline:
+    tab: str = "t1"
+    offline: bool = True
+    needs = ("browser",)
+
+
+@dataclass(frozen=True)
+class WaitForState:
+    """Wait until the page in ``tab`` shows ``state`` (or the timeout passes)."""
+
+    tab: str = "t1"
+    state: Literal["success", "confirm", "in_progress"] = "success"
+    timeout_ms: int = 10_000
+    needs = ("browser",)
+
+
+Step = (
+    CreateOrder | Confirm | Burst | ReadOrder
+    | ProviderFault | ClearProviderFaults | NetworkFault | KillTarget | RestartTarget
+    | Reconcile | Sleep
+    | ListenWebhooks | WaitWebhooks | ReplayWebhooks | ForgeWebhook
+    | BrowserCheckout | OpenConfirm | ClickPay | Navigate | Offline | WaitForState
+)  # fmt: skip

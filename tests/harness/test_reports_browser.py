@@ -1,0 +1,78 @@
+"""Render report.html in a real Chromium: it must display offline, with nothing fetched."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from harness._testing import missing
+from harness.browser import LAUNCH_ARGS, find_chromium
+from harness.reports import Environment, RunReport, ScenarioRun, Target, write_reports
+
+
+def _png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows = b"".join(b"\x00" + b"\x20\x80\x20" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.browser
+def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
+    lookup = find_chromium()
+    if not lookup.found:
+        missing("Chromium", lookup.explain())
+    from playwright.sync_api import sync_playwright
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "shot.png").write_bytes(_png(40, 30))
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    report = RunReport(
+        tool_version="0.1.0",
+        started=now,
+        finished=now,
+        target=Target(name="reference", base_url="http://127.0.0.1:1"),
+        environment=Environment(python="3.11", platform="linux"),
+        runs=[
+            ScenarioRun(
+                scenario_id="browser.reload",
+                title="Reload <b>success</b>",
+                threat_id="T5",
+                status="passed",
+                screenshots=["shot.png"],
+            )
+        ],
+    )
+    html = write_reports(report, run_dir)["html"]
+    fetched: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=lookup.executable, args=LAUNCH_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: fetched.append(request.url))
+            page.goto(html.as_uri())
+            assert page.get_by_test_id("passed").inner_text() == "1"
+            assert page.locator("h3", has_text="Reload <b>success</b>").count() == 1
+            image = page.locator("img.shot")
+            assert image.evaluate("img => img.complete && img.naturalWidth") == 40
+            page.screenshot(path=str(run_dir / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (run_dir / "report.png").stat().st_size > 1000
+    assert [u for u in fetched if not u.startswith(("file:", "data:"))] == []
