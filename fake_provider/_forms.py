@@ -2,7 +2,8 @@
 
 The stripe SDKs send every request parameter form-encoded: nested objects as
 ``metadata[order_id]=42``, lists with explicit indexes as ``expand[0]=latest_charge``
-and booleans as ``true``/``false``. Values stay strings here; the endpoint that
+and booleans as ``true``/``false``. httpx and requests send a list as a repeated key
+(``expand=a&expand=b``); that decodes to the same list. Values stay strings here; the endpoint that
 reads a parameter decides whether it is an integer, a boolean or a string.
 """
 
@@ -76,9 +77,15 @@ def _insert(root: dict[str, FormValue], key: str, value: str) -> None:
     last = path[-1]
     if last == "":
         raise FormError(f"Invalid parameter name {key!r}.", key)
-    if last in node:
-        raise FormError(f"Parameter {key!r} is given more than once.", key)
-    node[last] = value
+    previous = node.get(last)
+    if previous is None:
+        node[last] = value
+    elif isinstance(previous, str):  # "expand=a&expand=b", as httpx and requests send lists
+        node[last] = [previous, value]
+    elif isinstance(previous, list) and all(isinstance(v, str) for v in previous):
+        previous.append(value)
+    else:
+        raise FormError(f"Parameter {key!r} mixes an object with a plain value.", key)
 
 
 def _listify(value: FormValue) -> FormValue:

@@ -36,6 +36,8 @@ class Decision:
     status: int = 0
     body: JSON | None = None
     first_endpoint: str | None = None
+    request_id: str | None = None
+    """The ``Request-Id`` of the request whose response is replayed."""
 
 
 class IdempotencyStore:
@@ -46,13 +48,15 @@ class IdempotencyStore:
         self.ttl = ttl
         self.clock = clock
         self._lock = threading.Lock()
-        self._running: dict[str, tuple[JSON, float]] = {}
+        self._running: dict[str, tuple[JSON, float, str | None]] = {}
 
     @staticmethod
     def _slot(account: str, key: str) -> str:
         return f"{account}\x1f{key}"
 
-    def begin(self, account: str, key: str, print_: JSON) -> Decision:
+    def begin(
+        self, account: str, key: str, print_: JSON, request_id: str | None = None
+    ) -> Decision:
         """Reserve ``key`` for a request about to execute, or say why it must not."""
         slot = self._slot(account, key)
         with self._lock:
@@ -63,18 +67,32 @@ class IdempotencyStore:
                 self.store.delete("idempotency", slot)
                 record = None
             if record is None:
-                self._running[slot] = (print_, self.clock())
+                self._running[slot] = (print_, self.clock(), request_id)
                 return Decision("proceed")
             if record["fingerprint"] != print_:
                 return Decision("mismatch", first_endpoint=record["fingerprint"]["endpoint"])
-            return Decision("replay", status=record["status"], body=record["body"])
+            return Decision(
+                "replay",
+                status=record["status"],
+                body=record["body"],
+                request_id=record.get("request_id"),
+            )
 
     def finish(self, account: str, key: str, status: int, body: JSON) -> None:
         """Save the response of the request that ``begin`` let through."""
         slot = self._slot(account, key)
         with self._lock:
-            print_, started = self._running.pop(slot)
-            record = {"fingerprint": print_, "status": status, "body": body, "created": started}
+            running = self._running.pop(slot, None)
+            if running is None:  # a reset happened while the request ran: keep nothing
+                return
+            print_, started, request_id = running
+            record = {
+                "fingerprint": print_,
+                "status": status,
+                "body": body,
+                "created": started,
+                "request_id": request_id,
+            }
             self.store.put("idempotency", slot, record)
 
     def abandon(self, account: str, key: str) -> None:

@@ -25,6 +25,12 @@ def get_str(
         if required:
             raise missing_param(name)
         return None
+    if isinstance(value, list):
+        raise invalid(
+            f"Invalid {name}: it was given more than once, but it takes a single value.",
+            param=name,
+            code="parameter_invalid_string",
+        )
     if not isinstance(value, str):
         raise invalid(
             f"Invalid string: {name} must be a string.", param=name, code="parameter_invalid_string"
@@ -70,9 +76,10 @@ def get_bool(params: Params, name: str) -> bool | None:
     value = get_str(params, name, max_len=8)
     if value is None or value == "":
         return None
-    if value not in ("true", "false"):
+    # "True"/"False" too: that is what requests sends for Python booleans
+    if value.lower() not in ("true", "false"):
         raise invalid(f"Invalid boolean: {value}", param=name, code="parameter_invalid_boolean")
-    return value == "true"
+    return value.lower() == "true"
 
 
 def get_choice(params: Params, name: str, choices: tuple[str, ...]) -> str | None:
@@ -128,8 +135,10 @@ def get_metadata(params: Params, name: str = "metadata") -> dict[str, str] | Non
 
 def get_expand(params: Params) -> list[str]:
     value = params.get("expand")
-    if value is None:
+    if value is None or value == "":
         return []
+    if isinstance(value, str):  # a one-item list as httpx/requests send it: expand=x
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid("Invalid expand: it must be a list of strings.", param="expand")
     return [v for v in value if isinstance(v, str)]

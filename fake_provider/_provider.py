@@ -9,6 +9,9 @@ The state lock is held only while state changes, never across an await.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import secrets
 import threading
 import time
@@ -25,7 +28,7 @@ from fake_provider._forms import FormError, parse_form
 from fake_provider._idempotency import MAX_KEY_LENGTH, IdempotencyStore, fingerprint
 from fake_provider._params import Params
 from fake_provider._state import Store
-from fake_provider.faults import Faults
+from fake_provider.faults import Fault, Faults
 from fake_provider.intents import Ctx, Payments, Work
 from fake_provider.ledger import Ledger
 from fake_provider.types import JSON, RequestRecord
@@ -42,6 +45,8 @@ class ProviderConfig:
     """Seconds an idempotency key is remembered."""
     webhook_seed: int = 0
     """Seed of the RNG that shuffles webhook deliveries."""
+    webhook_secret: str = "whsec_nodouble_dev"
+    """Signs deliveries to endpoints registered without a ``secret`` of their own."""
 
 
 class ConnectionDropped(Exception):
@@ -71,7 +76,9 @@ class Provider:
         self.ledger = Ledger(self.store)
         self.keys = IdempotencyStore(self.store, ttl=config.key_ttl)
         self.faults = Faults()
-        self.webhooks = Webhooks(self.store, seed=config.webhook_seed)
+        self.webhooks = Webhooks(
+            self.store, seed=config.webhook_seed, default_secret=config.webhook_secret
+        )
         self.payments = Payments(self.store, self.ledger, self.webhooks.emit)
         self.requests: deque[RequestRecord] = deque(maxlen=50_000)
 
@@ -132,8 +139,9 @@ class Provider:
             if fault.mode == "in_flight":
                 raise _in_flight(key)
         endpoint = f"{request.method} {request.url.path}"
+        request_id = _request_id()
         if key is not None:
-            decision = self.keys.begin(account, key, fingerprint(endpoint, params))
+            decision = self.keys.begin(account, key, fingerprint(endpoint, params), request_id)
             if decision.kind == "in_flight":
                 raise _in_flight(key)
             if decision.kind == "mismatch":
@@ -141,15 +149,26 @@ class Provider:
             if decision.kind == "replay":
                 log["replayed"] = True
                 assert decision.body is not None
-                return _respond(decision.status, decision.body, key, replayed=True)
+                return await self._answer(
+                    fault,
+                    decision.status,
+                    decision.body,
+                    key,
+                    replay_of=decision.request_id or request_id,
+                )
         try:
             if fault is not None and fault.mode == "delay":
                 await asyncio.sleep(fault.delay_ms / 1000)
-            status, body = self._execute(work, Ctx(account, key))
-        except BaseException:
+        except BaseException:  # cancelled before any work: the key is free again
             if key is not None:
                 self.keys.abandon(account, key)
             raise
+        # From here on execution has begun: whatever happens, a response is stored under the
+        # key, so a retry can never execute the work a second time.
+        try:
+            status, body = self._execute(work, Ctx(account, key, request_id))
+        except Exception:  # a bug in the fake, after state may have changed: store a 500
+            status, body = 500, api_error(500, "The fake provider failed.").body()
         if fault is not None and fault.mode == "error_after":
             status, body = (
                 fault.status,
@@ -157,37 +176,75 @@ class Provider:
             )
         if key is not None:
             self.keys.finish(account, key, status, body)
+        return await self._answer(fault, status, body, key, request_id=request_id)
+
+    async def _answer(
+        self,
+        fault: Fault | None,
+        status: int,
+        body: JSON,
+        key: str | None,
+        *,
+        request_id: str | None = None,
+        replay_of: str | None = None,
+    ) -> Response:
+        """Apply a response-side fault (also to replays), then answer."""
+        if fault is not None and replay_of is not None:
+            if fault.mode == "delay":
+                await asyncio.sleep(fault.delay_ms / 1000)
+            elif fault.mode == "error_after":  # the stored record stays as it is
+                body = api_error(fault.status, "Injected error after a replay.").body()
+                return _respond(fault.status, body, key, request_id=request_id)
         if fault is not None and fault.mode == "drop_after":
             return DroppedResponse()
         if fault is not None and fault.mode == "hang_after":
             await asyncio.sleep(fault.delay_ms / 1000)
-        return _respond(status, body, key)
+        return _respond(status, body, key, request_id=request_id, replay_of=replay_of)
 
     def _execute(self, work: Work, ctx: Ctx) -> tuple[int, JSON]:
+        """Run ``work`` under the state lock; the result is a copy detached from live state."""
         with self.lock:
             try:
-                return 200, work(ctx)
+                result: JSON = work(ctx)
+                status = 200
             except StripeError as exc:
-                return exc.status, exc.body()
+                status, result = exc.status, exc.body()
+            return status, json.loads(json.dumps(result))
 
 
 def _account(request: Request) -> str:
+    """The API key is the account: ``Bearer sk_test_…`` (SDKs) or Basic ``sk_test_…:`` (curl -u)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise unauthorized(
             "You did not provide an API key. Send it as 'Authorization: Bearer sk_test_...'."
         )
-    if scheme.lower() != "bearer" or not token.startswith("sk_test_") or len(token) <= 8:
+    token = token.strip()
+    if scheme.lower() == "basic":
+        try:
+            token = base64.b64decode(token, validate=True).decode("utf-8").partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            token = ""
+    elif scheme.lower() != "bearer":
+        token = ""
+    if not token.startswith("sk_test_") or len(token) <= 8 or not token.isprintable():
         raise unauthorized("Invalid API key: the fake accepts any key starting with sk_test_.")
-    return token.strip()
+    return token
 
 
 async def _params(request: Request) -> Params:
     try:
         if request.method == "GET":
             return parse_form(request.url.query)
-        return parse_form(await request.body())
+        body = await request.body()
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if body and kind not in ("", "application/x-www-form-urlencoded"):
+            raise invalid(
+                f"Request bodies must be form-encoded (application/x-www-form-urlencoded), "
+                f"as Stripe's v1 API expects; got {kind!r}."
+            )
+        return parse_form(body)
     except FormError as exc:
         raise invalid(f"Malformed request: {exc.message}", param=exc.param) from None
 
@@ -203,23 +260,36 @@ def _in_flight(key: str | None) -> StripeError:
 
 
 def _mismatch(key: str, first: str | None, now: str) -> StripeError:
+    # Stripe's own wording: clients and people search for it.
     if first != now:
-        why = f"it was first used for {first}, not {now}"
+        what = f"for the same endpoint they were first used for ({first!r} vs {now!r})"
     else:
-        why = "it was first used with different parameters"
+        what = "with the same parameters they were first used with"
     return StripeError(
         400,
         "idempotency_error",
-        f"The idempotency key {key!r} cannot be reused here: {why}. A key may only repeat "
-        "the exact request it was first sent with; send a new key for a new request.",
+        f"Keys for idempotent requests can only be used {what}. Try using a key other than "
+        f"{key!r} if you meant to execute a different request.",
         stored=False,
     )
 
 
-def _respond(status: int, body: JSON, key: str | None, *, replayed: bool = False) -> Response:
-    headers = {"Request-Id": f"req_{secrets.token_hex(8)}"}
+def _request_id() -> str:
+    return f"req_{secrets.token_hex(8)}"
+
+
+def _respond(
+    status: int,
+    body: JSON,
+    key: str | None,
+    *,
+    request_id: str | None = None,
+    replay_of: str | None = None,
+) -> Response:
+    headers = {"Request-Id": request_id or _request_id()}
     if key is not None:
         headers["Idempotency-Key"] = key
-    if replayed:
+    if replay_of is not None:
         headers["Idempotent-Replayed"] = "true"
+        headers["Original-Request"] = replay_of
     return JSONResponse(body, status_code=status, headers=headers)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from fake_provider._errors import StripeError
+from fake_provider._errors import StripeError, invalid
 from fake_provider._params import Params, check_known, get_expand, get_int, get_str
 from fake_provider._provider import Provider, ProviderConfig
 from fake_provider._search import parse_query
@@ -48,7 +48,8 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
             expand = get_expand(params)
 
             def work(ctx: Ctx) -> JSON:
-                obj = pay.load(table, kind, object_id, ctx.account, "id")
+                param = "intent" if table == "intents" else "id"  # Stripe's path parameter
+                obj = pay.load(table, kind, object_id, ctx.account, param)
                 return pay.view(obj, expand, ctx.account) if table == "intents" else obj
 
             return work
@@ -59,6 +60,9 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         check_known(params, {"query", "limit", "page", "expand"})
         matches = parse_query(get_str(params, "query", required=True) or "")
         limit = get_int(params, "limit") or 10
+        if not 1 <= limit <= 100:
+            raise invalid("Invalid limit: it must be from 1 to 100.", param="limit")
+        offset = _page_offset(get_str(params, "page", max_len=64))
         expand = get_expand(params)
 
         def work(ctx: Ctx) -> JSON:
@@ -68,12 +72,13 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
             found = sorted(
                 (o for o in rows if matches(o)), key=lambda o: o["created"], reverse=True
             )
-            data = [pay.view(o, expand, ctx.account) for o in found[: max(1, min(limit, 100))]]
+            page = found[offset : offset + limit]
+            more = len(found) > offset + limit
             return {
                 "object": "search_result",
-                "data": data,
-                "has_more": len(found) > len(data),
-                "next_page": None,
+                "data": [pay.view(o, expand, ctx.account) for o in page],
+                "has_more": more,
+                "next_page": f"page_{offset + limit}" if more else None,
                 "url": "/v1/payment_intents/search",
             }
 
@@ -160,6 +165,14 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
     async def list_endpoints(request: Request) -> Response:
         return JSONResponse({"data": [e.__dict__ for e in provider.webhooks.endpoints()]})
 
+    async def remove_endpoint(request: Request) -> Response:
+        endpoint_id = request.path_params["endpoint_id"]
+        if not provider.webhooks.remove(endpoint_id):
+            return _problem(
+                404, "No such webhook endpoint", f"There is no webhook endpoint {endpoint_id!r}."
+            )
+        return JSONResponse({"id": endpoint_id, "deleted": True})
+
     async def resend(request: Request) -> Response:
         event_id = request.path_params["event_id"]
         if not provider.webhooks.resend(event_id):
@@ -170,7 +183,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         return JSONResponse({"data": provider.webhooks.deliveries})
 
     async def events(request: Request) -> Response:
-        return JSONResponse({"data": provider.store.values("events")})
+        return JSONResponse({"data": provider.webhooks.events()})
 
     async def flush(request: Request) -> Response:
         try:
@@ -211,6 +224,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/_fake/faults", clear_faults, methods=delete),
         Route("/_fake/webhooks/endpoints", add_endpoint, methods=post),
         Route("/_fake/webhooks/endpoints", list_endpoints, methods=get),
+        Route("/_fake/webhooks/endpoints/{endpoint_id}", remove_endpoint, methods=delete),
         Route("/_fake/webhooks/resend/{event_id}", resend, methods=post),
         Route("/_fake/webhooks/deliveries", deliveries, methods=get),
         Route("/_fake/webhooks/events", events, methods=get),
@@ -219,6 +233,19 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.provider = provider
     return app
+
+
+def _page_offset(page: str | None) -> int:
+    """Read a ``page`` cursor this fake handed out as ``next_page`` (``page_<offset>``)."""
+    if not page:
+        return 0
+    digits = page.removeprefix("page_")
+    if not page.startswith("page_") or not digits.isascii() or not digits.isdigit():
+        raise invalid(
+            f"Invalid page: {page!r} is not a next_page value from an earlier search.",
+            param="page",
+        )
+    return int(digits)
 
 
 def _id(request: Request) -> str:

@@ -108,14 +108,25 @@ class FakeProviderClient:
         delay_ms: int = 0,
         max_attempts: int = 3,
         timeout_ms: int = 5000,
+        account: str | None = None,
     ) -> JSON:
-        """Register a receiver; the answer includes the ``secret`` (generated if not given)."""
+        """Register a receiver; the answer includes its ``id`` and ``secret`` (generated if
+        not given). With ``account`` it only receives that API key's events."""
         body: JSON = {"url": url, "events": events or ["*"], "duplicate": duplicate,
                       "shuffle": shuffle, "delay_ms": delay_ms, "max_attempts": max_attempts,
                       "timeout_ms": timeout_ms}  # fmt: skip
         if secret is not None:
             body["secret"] = secret
+        if account is not None:
+            body["account"] = account
         return cast(JSON, self._call("POST", "/_fake/webhooks/endpoints", json=body))
+
+    def webhook_endpoints(self) -> list[JSON]:
+        return cast(list[JSON], self._call("GET", "/_fake/webhooks/endpoints")["data"])
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        """Remove a receiver (and drop deliveries still queued for it)."""
+        self._call("DELETE", f"/_fake/webhooks/endpoints/{endpoint_id}")
 
     def resend_event(self, event_id: str) -> None:
         self._call("POST", f"/_fake/webhooks/resend/{event_id}")

@@ -8,6 +8,7 @@ the provider's state lock and may raise errors that *are* stored (402 declines,
 
 from __future__ import annotations
 
+import copy
 import secrets
 import time
 from collections.abc import Callable
@@ -72,9 +73,10 @@ CANCEL_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned
 class Ctx:
     account: str
     idempotency_key: str | None
+    request_id: str | None = None
 
 
-Emit = Callable[[str, str, JSON], object]
+Emit = Callable[[Ctx, str, JSON], object]
 Work = Callable[[Ctx], JSON]
 
 
@@ -91,11 +93,11 @@ class Payments:
         row = self.store.get(table, object_id)
         if row is None or row["account"] != account:
             raise not_found(kind, object_id, param)
-        obj: JSON = row["obj"]
+        obj: JSON = copy.deepcopy(row["obj"])  # changes count only once saved
         return obj
 
     def save(self, table: str, account: str, obj: JSON) -> None:
-        self.store.put(table, obj["id"], {"account": account, "obj": obj})
+        self.store.put(table, obj["id"], {"account": account, "obj": copy.deepcopy(obj)})
 
     def view(self, intent: JSON, expand: list[str], account: str) -> JSON:
         shown = dict(intent)
@@ -225,7 +227,7 @@ class Payments:
             )
             self.save("intents", ctx.account, intent)
             self.ledger.record("decline", charge_id=charge["id"], **common)
-            self.emit(ctx.account, "payment_intent.payment_failed", intent)
+            self.emit(ctx, "payment_intent.payment_failed", intent)
             extra = {
                 k: v for k, v in error.items() if k not in ("type", "code", "message", "param")
             }
@@ -288,7 +290,7 @@ class Payments:
             metadata=intent["metadata"],
             idempotency_key=ctx.idempotency_key,
         )
-        self.emit(ctx.account, "payment_intent.succeeded", intent)
+        self.emit(ctx, "payment_intent.succeeded", intent)
         return intent
 
     # -- capture and cancel --------------------------------------------------------
@@ -332,7 +334,7 @@ class Payments:
                 amount_capturable=0,
             )
             self.save("intents", ctx.account, intent)
-            self.emit(ctx.account, "payment_intent.canceled", intent)
+            self.emit(ctx, "payment_intent.canceled", intent)
             return self.view(intent, expand, ctx.account)
 
         return work

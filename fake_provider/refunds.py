@@ -100,7 +100,7 @@ def prepare_refund(payments: Payments, params: Params) -> Work:
             metadata=intent["metadata"],
             idempotency_key=ctx.idempotency_key,
         )
-        payments.emit(ctx.account, "charge.refunded", charge)
+        payments.emit(ctx, "charge.refunded", charge)
         return refund
 
     return work

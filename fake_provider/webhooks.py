@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from fake_provider._state import Store
+from fake_provider.intents import Ctx
 from fake_provider.types import JSON, Delivery
 
 API_VERSION = "2024-06-20"
@@ -32,6 +33,9 @@ EVENT_TYPES = (
     "payment_intent.canceled",
     "charge.refunded",
 )
+
+
+DEFAULT_SECRET = "whsec_nodouble_dev"
 
 
 class WebhookSpecError(ValueError):
@@ -56,12 +60,16 @@ class Endpoint:
     delay_ms: int = 0
     max_attempts: int = 3
     timeout_ms: int = 5000
+    account: str | None = None
+    """Only events of this API key (account); ``None``: every account's events."""
 
-    def wants(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
+    def wants(self, event: JSON, account: str | None) -> bool:
+        if self.account is not None and account != self.account:
+            return False
+        return "*" in self.events or event["type"] in self.events
 
 
-def parse_endpoint(spec: dict[str, Any]) -> Endpoint:
+def parse_endpoint(spec: dict[str, Any], default_secret: str = DEFAULT_SECRET) -> Endpoint:
     known = {
         "url",
         "secret",
@@ -71,13 +79,14 @@ def parse_endpoint(spec: dict[str, Any]) -> Endpoint:
         "delay_ms",
         "max_attempts",
         "timeout_ms",
+        "account",
     }
     if unknown := set(spec) - known:
         raise WebhookSpecError(f"unknown field(s) {sorted(unknown)}")
     url = spec.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise WebhookSpecError(f"url must be an http(s) URL, got {url!r}")
-    secret = spec.get("secret") or f"whsec_{secrets.token_hex(16)}"
+    secret = spec.get("secret") or default_secret
     if not isinstance(secret, str) or not secret.startswith("whsec_"):
         raise WebhookSpecError(f"secret must start with 'whsec_', got {secret!r}")
     events = spec.get("events", ["*"])
@@ -98,12 +107,24 @@ def parse_endpoint(spec: dict[str, Any]) -> Endpoint:
     shuffle = spec.get("shuffle", False)
     if not isinstance(shuffle, bool):
         raise WebhookSpecError(f"shuffle must be true or false, got {shuffle!r}")
-    return Endpoint(f"we_{secrets.token_hex(8)}", url, secret, events, shuffle=shuffle, **values)
+    account = spec.get("account")
+    if account is not None and (not isinstance(account, str) or not account.startswith("sk_test_")):
+        raise WebhookSpecError(f"account must be an sk_test_... API key, got {account!r}")
+    return Endpoint(
+        f"we_{secrets.token_hex(8)}",
+        url,
+        secret,
+        events,
+        shuffle=shuffle,
+        account=account,
+        **values,
+    )
 
 
 class Webhooks:
-    def __init__(self, store: Store, seed: int = 0) -> None:
+    def __init__(self, store: Store, seed: int = 0, default_secret: str = DEFAULT_SECRET) -> None:
         self.store = store
+        self.default_secret = default_secret
         self.deliveries: list[Delivery] = []
         self._rng = random.Random(seed)
         self._queues: dict[str, list[JSON]] = {}
@@ -114,11 +135,22 @@ class Webhooks:
         return [Endpoint(**doc) for doc in self.store.values("endpoints")]
 
     def register(self, spec: dict[str, Any]) -> Endpoint:
-        endpoint = parse_endpoint(spec)
+        endpoint = parse_endpoint(spec, self.default_secret)
         self.store.put("endpoints", endpoint.id, asdict(endpoint))
         return endpoint
 
-    def emit(self, account: str, event_type: str, obj: JSON) -> JSON:
+    def remove(self, endpoint_id: str) -> bool:
+        """Forget an endpoint and drop what is still queued for it; False if unknown."""
+        if self.store.get("endpoints", endpoint_id) is None:
+            return False
+        self.store.delete("endpoints", endpoint_id)
+        self._queues.pop(endpoint_id, None)
+        worker = self._workers.pop(endpoint_id, None)
+        if worker is not None:
+            worker.cancel()
+        return True
+
+    def emit(self, ctx: Ctx, event_type: str, obj: JSON) -> JSON:
         """Record an event and queue it for every endpoint that wants it."""
         event: JSON = {
             "id": f"evt_{secrets.token_hex(12)}",
@@ -129,21 +161,26 @@ class Webhooks:
             "livemode": False,
             "pending_webhooks": 0,
             "type": event_type,
-            "request": {"id": None, "idempotency_key": None},
+            "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
         }
-        targets = [e for e in self.endpoints() if e.wants(event_type)]
+        targets = [e for e in self.endpoints() if e.wants(event, ctx.account)]
         event["pending_webhooks"] = len(targets)
-        self.store.put("events", event["id"], event)
+        self.store.put("events", event["id"], {"account": ctx.account, "event": event})
         for endpoint in targets:
             self._enqueue(endpoint, event)
         return event
 
+    def events(self) -> list[JSON]:
+        """Every event emitted, oldest first (without the account it belongs to)."""
+        return [row["event"] for row in self.store.values("events")]
+
     def resend(self, event_id: str) -> bool:
-        event = self.store.get("events", event_id)
-        if event is None:
+        row = self.store.get("events", event_id)
+        if row is None:
             return False
+        event = row["event"]
         for endpoint in self.endpoints():
-            if endpoint.wants(event["type"]):
+            if endpoint.wants(event, row["account"]):
                 self._enqueue(endpoint, event)
         return True
 

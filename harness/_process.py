@@ -66,10 +66,18 @@ class ServerProcess:
             "2",
         ]
         env = {**os.environ, **self.env}
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=log if log is not None else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if log is not None:
+                log.close()  # the child keeps its own descriptor
         self.wait_healthy(timeout)
         return self
 

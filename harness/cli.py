@@ -1,8 +1,8 @@
 """The ``nodouble`` command line.
 
-Each subcommand is a thin shell over a module of its package, imported lazily so that
-``nodouble --help`` stays fast and a broken optional piece cannot stop the others.
-Exit codes: 0 success, 1 a check failed, 2 bad usage (typer's own convention).
+Each subcommand is a thin shell over a module, imported lazily so that ``--help`` stays
+fast. Exit codes: 0 success, 1 a check failed, 2 bad usage (a message naming the option
+or field, never a stack trace).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 app = typer.Typer(
     name="nodouble",
@@ -19,6 +20,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+reference = typer.Typer(help="Operate the reference checkout.", no_args_is_help=True)
+app.add_typer(reference, name="reference")
+console = Console()
+err = Console(stderr=True)
+
+
+def usage_error(message: str) -> typer.Exit:
+    """Print a one-line usage error and return the exit to raise (code 2)."""
+    err.print(f"[bold red]nodouble:[/] {message}", highlight=False)
+    return typer.Exit(2)
 
 
 @app.command()
@@ -37,11 +48,138 @@ def provider(
 
 
 @app.command()
-def demo() -> None:
-    """Show the whole idea in one minute on the embedded defaults."""
-    from fake_provider.demo import run_demo
+def serve(
+    host: Annotated[str, typer.Option(help="Interface for the checkout.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Checkout port.", min=1, max=65535)] = 8000,
+    provider_port: Annotated[
+        int, typer.Option(help="Port of the fake provider started alongside.", min=1, max=65535)
+    ] = 12111,
+    provider_url: Annotated[
+        str | None, typer.Option(help="Use this running provider instead of starting one.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL (postgresql+psycopg://, mysql+pymysql://, sqlite:///)."),
+    ] = None,
+    flaw: Annotated[
+        str | None, typer.Option(help="Remove one guard on purpose (see `nodouble flaws`).")
+    ] = None,
+) -> None:
+    """Run the reference checkout and the fake provider together (try it by hand)."""
+    import os
 
-    raise typer.Exit(run_demo())
+    from harness._process import ServerProcess
+    from reference_app.config import ConfigError
+    from reference_app.server import serve as serve_app
+
+    started: ServerProcess | None = None
+    if provider_url is None:
+        started = ServerProcess(
+            "fake_provider.app:create_app", host=host, port=provider_port
+        ).start()
+        provider_url = started.url
+        console.print(f"fake provider   {provider_url}  (ledger: {provider_url}/_fake/summary)")
+    if flaw:
+        os.environ["NODOUBLE_FLAW"] = flaw
+    try:
+        serve_app(host, port, database_url, provider_url)
+    except ConfigError as exc:
+        raise usage_error(str(exc)) from None
+    finally:
+        if started is not None:
+            started.stop()
+
+
+@reference.command("reconcile")
+def reference_reconcile(
+    database_url: Annotated[str | None, typer.Option(help="The checkout's database.")] = None,
+    provider_url: Annotated[str | None, typer.Option(help="The provider it pays through.")] = None,
+) -> None:
+    """Settle every PENDING payment once by asking the provider."""
+    from reference_app.config import ConfigError
+    from reference_app.server import reconcile_once, settings_with
+
+    try:
+        report = reconcile_once(settings_with(database_url, provider_url))
+    except ConfigError as exc:
+        raise usage_error(str(exc)) from None
+    console.print(
+        f"examined={report.examined} confirmed={report.confirmed} failed={report.failed} "
+        f"still_pending={report.still_pending} errors={report.errors}"
+    )
+    raise typer.Exit(1 if report.errors else 0)
+
+
+@app.command("scenarios")
+def list_scenarios(
+    tag: Annotated[list[str] | None, typer.Option(help="Only scenarios with this tag.")] = None,
+) -> None:
+    """List the scenario catalog."""
+    from rich.table import Table
+
+    from scenarios import select
+
+    table = Table("id", "threat", "needs", "title")
+    for scenario in select(None, tuple(tag or ())):
+        table.add_row(scenario.id, scenario.threat, ", ".join(sorted(scenario.needs)),
+                      scenario.title)  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def run(
+    target: Annotated[
+        Path | None, typer.Option(help="Target profile (TOML); default: the reference app.")
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Only scenarios whose id matches this glob.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Only scenarios with this tag.")] = None,
+    report_dir: Annotated[Path, typer.Option(help="Where reports/<timestamp>/ goes.")] = Path(
+        "reports"
+    ),
+    repeat: Annotated[int, typer.Option(help="Run each scenario N times.", min=1)] = 1,
+    seed: Annotated[int | None, typer.Option(help="Seed recorded in the report.")] = None,
+    browser: Annotated[bool, typer.Option(help="Run the browser scenarios.")] = True,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database for the embedded reference app.")
+    ] = None,
+) -> None:
+    """Run the catalog against a checkout; exit 0 only if every applicable scenario passed."""
+    from harness._cli_run import execute
+
+    code = execute(
+        target=target, pattern=scenario, tags=tuple(tag or ()), report_root=report_dir,
+        repeat=repeat, seed=seed, browser=browser, database_url=database_url,
+        console=console, err=err,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A report directory (with report.json).")],
+) -> None:
+    """Re-render report.html from a report.json."""
+    from harness.reports import ReportError, render_html
+
+    try:
+        path = render_html(directory)
+    except (ReportError, FileNotFoundError) as exc:
+        raise usage_error(f"{directory}: {exc}") from None
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def demo() -> None:
+    """Run the scenario catalog against the reference checkout and show the report."""
+    from harness._cli_run import execute
+
+    code = execute(
+        target=None, pattern=None, tags=(), report_root=Path("reports"), repeat=1, seed=None,
+        browser=True, database_url=None, console=console, err=err,
+    )  # fmt: skip
+    raise typer.Exit(code)
 
 
 def main() -> None:

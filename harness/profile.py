@@ -170,7 +170,8 @@ class Confirm(_Section):
     @field_validator("body")
     @classmethod
     def _body(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _check_placeholders(value, {"order_id", "user", "key"})  # type: ignore[no-any-return]
+        allowed = {"order_id", "user", "key", "payment_method"}
+        return _check_placeholders(value, allowed)  # type: ignore[no-any-return]
 
 
 class ReadOrder(_Section):
@@ -204,6 +205,8 @@ class Selectors(_Section):
     checkout: str
     pay: str
     success: str
+    in_progress: str | None = None
+    """Shown while the checkout is still deciding (a "payment in progress" page)."""
 
 
 class BrowserSection(_Section):
@@ -211,16 +214,39 @@ class BrowserSection(_Section):
     selectors: Selectors
     success_url_regex: str
     confirm_url_regex: str
+    """Matches the confirm page's URL; its named group ``order_id`` reads the order id."""
+    confirm_path: str = "/checkout/{order_id}"
+    """Opens the confirm page of an order (a second tab, say)."""
     spa_entry_path: str | None = None
+    spa_confirm_url_regex: str | None = None
+    spa_confirm_path: str | None = None
 
-    @field_validator("success_url_regex", "confirm_url_regex")
+    @field_validator("success_url_regex", "confirm_url_regex", "spa_confirm_url_regex")
     @classmethod
-    def _regex(cls, value: str) -> str:
+    def _regex(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"is not a regular expression ({exc})") from None
         return value
+
+    @field_validator("confirm_path", "spa_confirm_path")
+    @classmethod
+    def _confirm_path(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_placeholders(value, {"order_id"})
+        return value
+
+    @model_validator(mode="after")
+    def _spa_complete(self) -> BrowserSection:
+        spa = (self.spa_entry_path, self.spa_confirm_url_regex, self.spa_confirm_path)
+        if any(spa) and not all(spa):
+            raise ValueError(
+                "spa_entry_path, spa_confirm_url_regex and spa_confirm_path go together"
+            )
+        return self
 
 
 class WebhooksSection(_Section):
@@ -230,8 +256,11 @@ class WebhooksSection(_Section):
 
 class ProcessSection(_Section):
     start: list[str] = Field(min_length=1)
+    """argv that starts the checkout (it must stay in the foreground)."""
     stop: list[str] | None = None
-    health: list[str] | None = None
+    """argv that kills it; by default the harness SIGKILLs the process group it started."""
+    health_url: str | None = None
+    """Polled until it answers below 500 after a (re)start; default ``base_url``."""
     env: dict[str, str] = Field(default_factory=dict)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scenarios.steps import BrowserCheckout, Capability, Step
+from harness.types import Capability
+from scenarios.steps import BrowserCheckout, Step
 
 DEFAULT_INVARIANTS: tuple[str, ...] = (
     "at_most_one_charge",

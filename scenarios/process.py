@@ -26,7 +26,7 @@ SCENARIOS = (
             KillTarget(),
             ClearProviderFaults(),
             RestartTarget(),
-            Confirm(key="k1"),
+            Confirm(key="k1", patience=10),
             Reconcile(),
             ReadOrder(),
         ),

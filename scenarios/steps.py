@@ -10,20 +10,11 @@ binds them to real order ids, Idempotency-Keys, sessions and pages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-Capability = Literal[
-    "api", "browser", "browser_spa", "provider_faults", "network_faults", "process", "webhooks"
-]
-CAPABILITIES: tuple[Capability, ...] = (
-    "api",
-    "browser",
-    "browser_spa",
-    "provider_faults",
-    "network_faults",
-    "process",
-    "webhooks",
-)
+from harness.types import Capability
+
+CAPABILITIES: tuple[Capability, ...] = get_args(Capability)
 
 
 # --- API client steps ---------------------------------------------------------------
@@ -54,6 +45,9 @@ class Confirm:
     timeout_s: float | None = None
     tamper: bool = False
     """Send a body different from the first use of the key (and a forged amount)."""
+    patience: int = 0
+    """Like a real client, send the same request again after a 409 or 202 answer (waiting
+    for its Retry-After, at most 2 s), up to this many more times."""
     needs = ("api",)
 
 

@@ -18,6 +18,10 @@ from collections.abc import Iterable
 
 from harness.checkers import (
     at_most_one_charge,
+    changed_body_refused,
+    forged_webhooks_rejected,
+    keys_user_scoped,
+    missing_key_refused,
     no_lost_payment,
     no_orphan_charge,
     no_post_on_success_load,
@@ -27,6 +31,7 @@ from harness.checkers import (
     replays_identical,
     success_means_one_charge,
     told_the_truth,
+    webhooks_accepted,
 )
 from harness.checkers._base import UNKNOWN, CheckContext, Checker, CheckResult
 from harness.history import History
@@ -56,6 +61,11 @@ CHECKERS: dict[str, Checker] = {
         no_post_on_success_load,
         no_store_on_payment_pages,
         post_redirect_get,
+        changed_body_refused,
+        missing_key_refused,
+        keys_user_scoped,
+        webhooks_accepted,
+        forged_webhooks_rejected,
     )
 }
 

@@ -1,14 +1,18 @@
 """``replays_identical``: a retried request gets the same answer as the original.
 
-For each ``(user, key)`` pair, every confirm/submit completion that got a *final* answer
+For each ``(user, key, request body)``, every confirm/submit completion that got a *final* answer
 (a response that is neither pending, 202/409, nor a 5xx) must carry the same status and
 body as the first final answer. Headers are not compared (they hold dates and request
 ids), except ``Location`` on a redirect, which is the redirect's answer. The replay header
-a target may send is never trusted: only what the client received counts.
+a target may send is never trusted: only what the client received counts. A key reused
+with another body is a different request (``changed_body_refused`` judges it), and a key
+whose retries never got a second final answer has nothing to compare: both are counted,
+neither is a violation.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from harness.checkers._base import (
@@ -47,17 +51,20 @@ def _diff(a: Any, b: Any) -> list[str]:
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:
-    groups: dict[tuple[str, str], list[Op]] = {}
+    groups: dict[tuple[str, str, str], list[Op]] = {}
     unkeyed = 0
     for op in completions(history, PAYMENT_FS):
         key = op.value.get("key")
         if not key:
             unkeyed += 1
             continue
-        groups.setdefault((str(op.value.get("user") or ""), str(key)), []).append(op)
+        request = op.value.get("request")
+        sent = request.get("body") if isinstance(request, dict) else None
+        group = (str(op.value.get("user") or ""), str(key), json.dumps(sent, sort_keys=True))
+        groups.setdefault(group, []).append(op)
     violations: list[Evidence] = []
     compared = unjudged = 0
-    for (user, key), ops in groups.items():
+    for (user, key, _), ops in groups.items():
         final = [op for op in ops if _final(op)]
         if len(ops) > 1 and len(final) < 2:
             unjudged += 1
@@ -94,8 +101,9 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
         counts,
         violations,
         severity=lambda v: len(v["mismatched_replays"]),
-        unsure=unjudged if compared == 0 else 0,
-        ok_message=f"{compared} replay(s) answered exactly like their original",
+        ok_message=(
+            f"{compared} replay(s) answered exactly like their original"
+            + (f"; {unjudged} retried key(s) had only one final answer" if unjudged else "")
+        ),
         bad_message=lambda n: f"{n} key(s) got a different answer on replay",
-        unsure_message=f"{unjudged} key(s) were retried but no retry got a final answer",
     )

@@ -1,12 +1,16 @@
-"""``told_the_truth``: a client whose order was charged is not finally told "failed".
+"""``told_the_truth``: a customer whose order was charged is not left believing it failed.
 
-For each ``(user, key)`` whose order has at least one charge in the ledger, the last
-completion of that key must not be a definite failure (outcome ``failed``, or a 4xx other
-than 409). A 402 decline for an order that was never charged is the truth, and fine; a
-5xx or a timeout is "unknown", which is honest too.
+For each order with at least one charge in the ledger, the customer must have been told
+"success" at least once, or else no key's last answer may be a definite failure (outcome
+``failed``, or a 4xx other than 409). A customer told "failed" pays again. A decline for an
+attempt that was never charged is the truth, and fine once another attempt succeeded; a
+5xx or a timeout is "unknown", which is honest too. A key reused with a changed body is a
+different request and is judged by ``changed_body_refused``, not here.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 from harness.checkers._base import (
     PAYMENT_FS,
@@ -17,6 +21,7 @@ from harness.checkers._base import (
     is_definite_failure,
     op_evidence,
     order_id,
+    outcome,
     verdict,
 )
 from harness.history import History, Op
@@ -27,41 +32,44 @@ NAME = "told_the_truth"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:
-    last: dict[tuple[str, str], Op] = {}
-    orders: dict[tuple[str, str], str] = {}
+    last: dict[str, dict[str, Op]] = defaultdict(dict)
+    told_success: set[str] = set()
     unattributed = 0
     for op in completions(history, PAYMENT_FS):
-        group = (str(op.value.get("user") or ""), str(op.value.get("key") or ""))
+        if op.value.get("tampered"):
+            continue
         oid = order_id(op)
-        if oid is not None:
-            orders[group] = oid
-        last[group] = op
-    violations: list[Evidence] = []
-    charged = 0
-    for group, op in last.items():
-        oid = orders.get(group)
         if oid is None:
             unattributed += 1
             continue
+        if op.type == "ok" and outcome(op) == "success":
+            told_success.add(oid)
+        last[oid][f"{op.value.get('user') or ''}/{op.value.get('key') or ''}"] = op
+    violations: list[Evidence] = []
+    charged = 0
+    for oid, finals in last.items():
         charges = ledger.charges(oid)
         if not charges:
             continue
         charged += 1
-        if is_definite_failure(op):
-            violations.append(op_evidence(op, order_id=oid, charges=entry_ids(charges)))
+        if oid in told_success:
+            continue
+        for op in finals.values():
+            if is_definite_failure(op):
+                violations.append(op_evidence(op, order_id=oid, charges=entry_ids(charges)))
     counts = {
-        "keys": len(last),
-        "charged_keys": charged,
+        "orders": len(last),
+        "charged_orders": charged,
         "told_failed_but_charged": len(violations),
-        "unattributed_keys": unattributed,
+        "unattributed": unattributed,
     }
     return verdict(
         NAME,
         counts,
         violations,
         severity=lambda v: len(v["charges"]),
-        unsure=unattributed,
-        ok_message=f"no client of the {charged} charged key(s) was finally told 'failed'",
-        bad_message=lambda n: f"{n} client(s) were told 'failed' although they were charged",
-        unsure_message=f"{unattributed} key(s) name no order_id: cannot match the ledger",
+        unsure=unattributed if not last else 0,
+        ok_message=f"no customer of the {charged} charged order(s) was left told 'failed'",
+        bad_message=lambda n: f"{n} answer(s) told a charged customer 'failed'",
+        unsure_message=f"{unattributed} answer(s) name no order_id: cannot match the ledger",
     )

@@ -24,6 +24,9 @@ import httpx
 from harness.drivers._redact import redact_body, redact_headers, redact_text, truncate
 from harness.history import History, Op, OpType
 
+Annotate = Callable[[dict[str, Any]], dict[str, Any]]
+"""Reads a response summary, returns extra keys for the completion's value."""
+
 PENDING_STATUSES = frozenset({202, 409})
 """Answers that mean "not decided yet": the payment may still happen."""
 
@@ -139,11 +142,30 @@ class ApiDriver:
         key: str | None = None,
         timeout: float | None = None,
         process: str | None = None,
+        annotate: Annotate | None = None,
     ) -> Op:
-        """Invoke, send and complete one request; returns the completion."""
+        """Invoke, send and complete one request; returns the completion.
+
+        ``annotate`` reads the response summary and returns extra keys for the completion
+        (a ``read_order`` adds ``paid``, say).
+        """
         spec = RequestSpec(f, method, path, json, data, dict(headers or {}), order_id, key)
+        return self.send(spec, timeout=timeout, process=process, annotate=annotate)
+
+    def send(
+        self,
+        spec: RequestSpec,
+        *,
+        timeout: float | None = None,
+        process: str | None = None,
+        annotate: Annotate | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Op:
+        """Like :meth:`request`, for a prepared :class:`RequestSpec`; ``extra`` goes into the
+        invocation's value (a mark such as ``tampered`` that checkers read)."""
         request, value = self._prepare(self.client, spec, timeout)
-        return self._execute(self.client, process or self.process, f, request, value)
+        value.update(extra or {})
+        return self._execute(self.client, process or self.process, spec.f, request, value, annotate)
 
     def burst(
         self,
@@ -230,6 +252,7 @@ class ApiDriver:
         f: str,
         request: httpx.Request,
         value: dict[str, Any],
+        annotate: Annotate | None = None,
     ) -> Op:
         invocation = self.history.invoke(process, f, value)
         try:
@@ -248,6 +271,8 @@ class ApiDriver:
             result["replayed"] = replayed
         if type_ == "info":
             result["error"] = f"HTTP {response.status_code}: outcome not known yet"
+        if annotate is not None:
+            result.update(annotate(result["response"]))
         return self.history.complete(invocation, type_, result)
 
 

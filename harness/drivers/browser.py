@@ -84,6 +84,7 @@ class BrowserDriver:
         self._owns_browser = browser is None
         self._contexts: dict[str, BrowserContext] = {}
         self._tabs: dict[str, tuple[str, Page, TabWatch]] = {}
+        self._tags: dict[str, dict[str, Any]] = {}
         self.current: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -138,6 +139,16 @@ class BrowserDriver:
 
     def page(self, tab: str | None = None) -> Page:
         return self._tab(tab)[1]
+
+    def user_of(self, tab: str) -> str:
+        return self._tab(tab)[0]
+
+    def tag(self, tab: str, **values: Any) -> None:
+        """Values recorded with every later operation of ``tab`` (its ``order_id``, say)."""
+        self._tags.setdefault(tab, {}).update(values)
+
+    def tags(self, tab: str) -> dict[str, Any]:
+        return dict(self._tags.get(tab, {}))
 
     # -- operations ------------------------------------------------------------------
 
@@ -237,7 +248,7 @@ class BrowserDriver:
         name = tab or self.current or ""
         user, page, watch = self._tab(name)
         watch.begin()
-        value = {"user": user, "url_before": redact_text(page.url), **extra}
+        value = {"user": user, "url_before": redact_text(page.url), **self.tags(name), **extra}
         invocation = self.history.invoke(name, f, value)
         error: str | None = None
         notes: dict[str, Any] = {}

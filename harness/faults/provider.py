@@ -103,7 +103,7 @@ class ProviderFaults:
 
     def active(self) -> list[dict[str, Any]]:
         """The faults the provider currently holds."""
-        data = self._send("GET").get("response", {})
+        data = self._send("GET").get("reply", {})
         items = data.get("data", []) if isinstance(data, dict) else data
         return list(items) if isinstance(items, list) else []
 
@@ -130,4 +130,5 @@ class ProviderFaults:
             parsed = response.json()
         except ValueError:
             parsed = response.text
-        return {"status": response.status_code, "response": parsed}
+        # Not "status"/"response": those keys mean "the target answered" to checkers.
+        return {"control_status": response.status_code, "reply": parsed}

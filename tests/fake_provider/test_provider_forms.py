@@ -37,6 +37,28 @@ def test_decodes_what_the_sdk_sends() -> None:
     }
 
 
+def test_decodes_what_httpx_and_requests_send() -> None:
+    import httpx
+    import requests
+
+    data = {"amount": 1000, "expand": ["latest_charge", "payment_method"], "confirm": True}
+    via_httpx = httpx.Request("POST", "http://x", data=data).read()
+    via_requests = requests.Request("POST", "http://x", data=data).prepare().body
+    assert isinstance(via_requests, str)
+    # httpx sends true, requests sends True; both repeat the key for a list
+    assert parse_form(via_httpx) == {
+        "amount": "1000",
+        "expand": ["latest_charge", "payment_method"],
+        "confirm": "true",
+    }
+    assert parse_form(via_requests)["expand"] == ["latest_charge", "payment_method"]
+    assert parse_form(via_requests)["confirm"] == "True"
+    assert parse_form("metadata[order_id]=&description=") == {
+        "metadata": {"order_id": ""},
+        "description": "",
+    }
+
+
 def test_lists_of_objects_and_empty_brackets() -> None:
     assert parse_form(b"items[0][price]=p1&items[1][price]=p2&tags[]=a&tags[]=b") == {
         "items": [{"price": "p1"}, {"price": "p2"}],
@@ -51,7 +73,8 @@ def test_sparse_indexes_stay_an_object() -> None:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        (b"a=1&a=2", "a"),
+        (b"a[]=1&a[b]=2", "a[b]"),
+        (b"a[b]=1&a=2&a=3", "a"),
         (b"a=1&a[b]=2", "a[b]"),
         (b"a[b]=2&a=1", "a"),
         (b"a[=1", "a["),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -78,3 +80,34 @@ def test_demo_shows_one_charge_and_banner_names_the_key() -> None:
     assert "charged exactly once" in text and "true" in text
     shown = banner("http://127.0.0.1:1", None)
     assert "sk_test_nodouble" in shown and "whsec_" in shown
+
+
+def test_server_on_port_0_prints_the_real_port(tmp_path: Path) -> None:
+    state = tmp_path / "cli.sqlite3"
+    cmd = [sys.executable, "-m", "fake_provider.server", "--port", "0", "--state", str(state)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        lines = [first] + [proc.stdout.readline() for _ in range(5)]
+        url = first.rsplit(" ", 1)[1].strip()
+        port = int(url.rsplit(":", 1)[1])
+        assert port != 0
+        assert any("whsec_nodouble_dev" in line for line in lines)
+        assert any(str(state) in line for line in lines)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert httpx.get(f"{url}/healthz").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        paid = httpx.post(f"{url}/v1/payment_intents", data=FORM, headers=AUTH)
+        assert paid.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert state.exists()

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
-from fake_provider.client import FakeProviderClient
+from fake_provider.client import FakeProviderClient, FakeProviderError
 from fake_provider.webhooks import sign
 
 SECRET = "whsec_test_secret"
@@ -106,3 +107,48 @@ def test_refund_emits_charge_refunded(
         True,
         intent["latest_charge"],
     )
+
+
+def test_endpoints_are_removable_and_can_be_scoped_to_an_account(
+    api: httpx.Client, fake: FakeProviderClient, receiver: Any
+) -> None:
+    mine = fake.register_webhook_endpoint(receiver.url, SECRET, account="sk_test_nodouble")
+    assert mine["id"].startswith("we_") and mine["account"] == "sk_test_nodouble"
+    _pay(api, "acct-1")
+    other = {"Authorization": "Bearer sk_test_someone_else"}
+    api.post(
+        "/v1/payment_intents",
+        data={
+            "amount": "100",
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": "true",
+            "metadata[order_id]": "acct-2",
+        },
+        headers={**other, "Idempotency-Key": "evt-key"},
+    )
+    assert fake.flush_webhooks()
+    (got,) = receiver.received  # only the scoped account's event
+    event = json.loads(got.body)
+    assert event["data"]["object"]["metadata"]["order_id"] == "acct-1"
+    assert event["request"]["id"].startswith("req_") and "sk_test" not in got.body.decode()
+    keyed = [e for e in fake.events() if e["request"]["idempotency_key"] == "evt-key"]
+    assert len(keyed) == 1 and len(fake.events()) == 2
+    fake.delete_webhook_endpoint(mine["id"])
+    assert fake.webhook_endpoints() == []
+    with pytest.raises(FakeProviderError, match="404"):
+        fake.delete_webhook_endpoint(mine["id"])
+    _pay(api, "acct-3")
+    fake.resend_event(keyed[0]["id"])
+    assert fake.flush_webhooks()
+    assert len(receiver.received) == 1  # nothing goes to a removed endpoint
+
+
+def test_removing_an_endpoint_drops_its_queue(
+    api: httpx.Client, fake: FakeProviderClient, receiver: Any
+) -> None:
+    slow = fake.register_webhook_endpoint(receiver.url, SECRET, delay_ms=500)
+    _pay(api, "q-1")
+    fake.delete_webhook_endpoint(slow["id"])
+    assert fake.flush_webhooks(timeout=5)
+    assert receiver.received == [] and fake.deliveries() == []

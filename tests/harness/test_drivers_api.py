@@ -60,7 +60,7 @@ def test_classify_covers_every_4xx_but_409() -> None:
 
 
 def test_timeout_is_info_and_the_server_still_got_it(driver: ApiDriver, app: ServerProcess) -> None:
-    op = driver.request("confirm", "POST", "/slow?ms=1500", json={}, timeout=0.3)
+    op = driver.request("confirm", "POST", "/slow?ms=3000", json={}, timeout=1.0)
     assert op.type == "info"
     assert op.value["outcome"] == "unknown"
     assert "timeout" in op.value["error"]
@@ -155,19 +155,19 @@ def test_login_keeps_the_session_cookie(driver: ApiDriver) -> None:
 def test_burst_really_races(driver: ApiDriver, app: ServerProcess) -> None:
     n = 8
     ops = driver.burst(
-        n, lambda i: RequestSpec("confirm", "POST", "/concurrent?ms=400", json={"i": i}, key="k")
+        n, lambda i: RequestSpec("confirm", "POST", "/concurrent?ms=1000", json={"i": i}, key="k")
     )
     assert [op.type for op in ops] == ["ok"] * n
     assert len({op.process for op in ops}) == n
     assert {op.process for op in ops} == {f"api-{i}" for i in range(1, n + 1)}
     invokes = [op for op in driver.history.ops if op.is_invoke]
     send_spread_ms = (max(o.time_ns for o in invokes) - min(o.time_ns for o in invokes)) / 1e6
-    assert send_spread_ms < 100, send_spread_ms
+    assert send_spread_ms < 250, send_spread_ms  # a few ms when the machine is idle
     stats = httpx.get(app.url + "/stats").json()
     assert stats["counts"]["POST /concurrent"] == n
     # Every request was inside the server at the same time: nothing serialised them.
     assert stats["max_in_flight"] == n
-    assert stats["spread_s"] < 0.3
+    assert stats["spread_s"] < 0.5  # serialised, they would arrive at least 1 s apart
     # The next burst gets fresh process names.
     again = driver.burst(2, lambda i: RequestSpec("read", "GET", "/stats"))
     assert [op.process for op in again] == ["api-9", "api-10"]

@@ -64,4 +64,7 @@ def test_database_refuses_a_second_live_payment_for_an_order(engine: sa.Engine) 
         session.add(payment("e", "PENDING", None))
     with pytest.raises(DBAPIError), sessions.begin() as session:  # unknown status
         session.add(payment("f", "REFUNDED", None))
+    with sessions.begin() as session:  # leave nothing PENDING for a live reconciler to charge
+        live = session.get_one(Payment, payment("c", "PENDING", order_id).id)
+        live.status, live.active_order_id = "FAILED", None
     engine.dispose()

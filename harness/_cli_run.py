@@ -1,0 +1,113 @@
+"""``nodouble run`` (and ``demo``): start or reach the target, run, report, gate.
+
+Kept apart from :mod:`harness.cli` so the command-line layer stays a thin shell.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.browser import find_chromium
+from harness.profile import ProfileError, load_profile
+from harness.reports import RunReport, ScenarioRun, write_reports
+from harness.runner import Runner, RunOptions
+from harness.target import REFERENCE_PROFILE, open_target
+from scenarios import select
+
+STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "not_applicable": "dim"}
+
+
+def execute(
+    *,
+    target: Path | None,
+    pattern: str | None,
+    tags: tuple[str, ...],
+    report_root: Path,
+    repeat: int,
+    seed: int | None,
+    browser: bool,
+    database_url: str | None,
+    console: Console,
+    err: Console,
+) -> int:
+    try:
+        profile = load_profile(target or REFERENCE_PROFILE)
+    except ProfileError as exc:
+        err.print(f"[bold red]nodouble:[/] {exc}", highlight=False)
+        return 2
+    chosen = select(pattern, tags)
+    if not browser:
+        chosen = tuple(s for s in chosen if "browser" not in s.needs)
+    if not chosen:
+        err.print(f"[bold red]nodouble:[/] --scenario/--tag matched no scenario ({pattern!r})")
+        return 2
+    unavailable: dict[str, str] = {}
+    if any("browser" in s.needs for s in chosen):
+        lookup = find_chromium()
+        if not lookup.found:
+            unavailable["browser"] = f"no Chromium could be found ({lookup.explain()})"
+            unavailable["browser_spa"] = unavailable["browser"]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report_dir = report_root / stamp
+    report_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="nodouble-"))
+    try:
+        live = open_target(profile, workdir, database_url=database_url)
+    except Exception as exc:  # the target never came up: say why, in one line
+        err.print(f"[bold red]nodouble:[/] cannot start the target: {exc}".splitlines()[0])
+        return 1
+    console.print(
+        f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
+    )
+    runner = Runner(live, report_dir, RunOptions(repeat=repeat, seed=seed), unavailable=unavailable)
+    total = len(chosen) * repeat
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("running scenarios", total=total)
+
+            def advance(run: ScenarioRun) -> None:
+                bar.update(task, advance=1, description=run.scenario_id)
+
+            result = runner.run(chosen, progress=advance)
+    finally:
+        live.stop()
+    paths = write_reports(result, report_dir)
+    _print_summary(console, result)
+    console.print(f"report: {paths['html']}  (also report.json, junit.xml)")
+    return 0 if _gate(result) else 1
+
+
+def _gate(result: RunReport) -> bool:
+    """The CI gate: every applicable scenario passed, and at least one ran."""
+    applicable = [r for r in result.runs if r.status != "not_applicable"]
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        unavailable = [r for r in result.runs if r.status == "not_applicable" and
+                       (r.reason or "").startswith("no Chromium")]  # fmt: skip
+        if unavailable:
+            return False
+    return bool(applicable) and all(r.status == "passed" for r in applicable)
+
+
+def _print_summary(console: Console, result: RunReport) -> None:
+    table = Table("scenario", "status", "time", "detail", title="nodouble run")
+    for run in result.runs:
+        name = run.scenario_id + (f" #{run.repeat}" if run.repeat else "")
+        style = STYLE.get(run.status, "")
+        table.add_row(name, f"[{style}]{run.status}[/]", f"{run.duration_s:.1f}s",
+                      (run.reason or "")[:90])  # fmt: skip
+    console.print(table)
+    s = result.summary()
+    console.print(
+        f"passed={s.passed} failed={s.failed} error={s.error} "
+        f"not_applicable={s.not_applicable} charges={s.charges}"
+    )

@@ -1,0 +1,404 @@
+"""The interpreter: turns a scenario's steps into driver and fault calls.
+
+Scenarios (``scenarios/``) are pure data; this module is the only place that knows how
+a ``Confirm`` becomes an HTTP request or a ``ClickPay`` becomes clicks in Chromium (the
+split between Jepsen's generators and its ``generator/interpreter.clj``). Everything
+that happens is recorded in the run's :class:`~harness.history.History`.
+
+References in steps (``order="o1"``, ``key="k1"``, ``user="alice"``, ``tab="t1"``) are
+bound here to real order ids, Idempotency-Keys unique to this run, sessions and tabs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fake_provider.client import FakeProviderClient
+from harness import _webhooks
+from harness._browsing import BrowserSession
+from harness._pointer import resolve_pointer
+from harness.drivers.api import ApiDriver, RequestSpec
+from harness.faults.provider import ProviderFaults
+from harness.faults.proxy import FaultProxy, ProxyRule
+from harness.history import History, Op
+from harness.profile import ApiSection, TargetProfile, render
+from harness.target import Target
+from scenarios import steps as s
+from scenarios._model import Scenario
+
+NEMESIS = "nemesis"
+SCENARIO_USERS = ("alice", "bob")
+
+
+class StepError(RuntimeError):
+    """A step could not be carried out; the scenario run is an ``error``, never a pass."""
+
+
+@dataclass
+class RunState:
+    """Everything one scenario run has bound so far."""
+
+    run_id: str
+    round: int = 0
+    orders: dict[str, str] = field(default_factory=dict)
+    """Order reference → the checkout's order id."""
+    amounts: dict[str, int] = field(default_factory=dict)
+    """Order id → amount the checkout quoted when the order was created."""
+    reconcile_window_passed: bool = False
+    webhook_endpoints: list[str] = field(default_factory=list)
+
+    def key(self, ref: str) -> str:
+        return f"nd-{self.run_id}-r{self.round}-{ref}"
+
+    def order_id(self, ref: str) -> str:
+        ref = self.ref(ref)
+        if ref not in self.orders:
+            raise StepError(f"order {ref!r} is used before a step created it")
+        return self.orders[ref]
+
+    def ref(self, ref: str) -> str:
+        return f"{ref}@{self.round}"
+
+
+class Interpreter:
+    """Runs one scenario against one target, recording into ``history``."""
+
+    def __init__(
+        self,
+        target: Target,
+        history: History,
+        artifacts: Path,
+        run_id: str,
+        *,
+        browser: BrowserSession | None = None,
+    ) -> None:
+        self.target = target
+        self.profile: TargetProfile = target.profile
+        self.history = history
+        self.artifacts = artifacts
+        self.state = RunState(run_id)
+        self.provider = FakeProviderClient(target.provider_url)
+        self.provider_faults = ProviderFaults(target.provider_url, history)
+        self.browser = browser
+        self.screenshots: list[str] = []
+        """Screenshot paths relative to the report directory."""
+        self._apis: dict[tuple[str, bool], ApiDriver] = {}
+        self._proxy: FaultProxy | None = None
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            s.CreateOrder: self.create_order,
+            s.Confirm: self.confirm,
+            s.Burst: self.burst,
+            s.ReadOrder: self.read_order,
+            s.ProviderFault: self.provider_fault,
+            s.ClearProviderFaults: self.clear_provider_faults,
+            s.NetworkFault: self.network_fault,
+            s.KillTarget: self.kill_target,
+            s.RestartTarget: self.restart_target,
+            s.Reconcile: self.reconcile,
+            s.Sleep: lambda step: time.sleep(step.ms / 1000),
+            s.ListenWebhooks: self.listen_webhooks,
+            s.WaitWebhooks: self.wait_webhooks,
+            s.ReplayWebhooks: self.replay_webhooks,
+            s.ForgeWebhook: self.forge_webhook,
+        }
+
+    # -- running ----------------------------------------------------------------------
+
+    def run(self, scenario: Scenario) -> None:
+        try:
+            for round_ in range(scenario.rounds):
+                self.state.round = round_
+                for step in scenario.steps:
+                    self.step(step)
+        finally:
+            self.close()
+
+    def step(self, step: s.Step) -> None:
+        handler = self._handlers.get(type(step))
+        if handler is not None:
+            handler(step)
+            return
+        if self.browser is None:
+            raise StepError(f"{type(step).__name__} needs a browser, and none was started")
+        self.browser.step(step, self)
+
+    def close(self) -> None:
+        try:
+            if self.browser is not None:
+                self.browser.finish(self)
+            self.provider_faults.stop()
+        finally:
+            for endpoint in self.state.webhook_endpoints:
+                self.provider.delete_webhook_endpoint(endpoint)
+            for api in self._apis.values():
+                api.close()
+            if self._proxy is not None:
+                self._proxy.stop()
+            self.provider_faults.close()
+            self.provider.close()
+
+    # -- users and API clients ------------------------------------------------------------
+
+    def user_name(self, user: str) -> str:
+        """The target's name for a scenario user.
+
+        With a login request every run signs in fresh users (``alice-<run>``); with static
+        headers, ``alice`` and ``bob`` are the profile's first and second users.
+        """
+        session = self.profile.session
+        if session.login is not None:
+            return f"{user}-{self.state.run_id}"
+        index = SCENARIO_USERS.index(user) if user in SCENARIO_USERS else len(SCENARIO_USERS)
+        if index >= len(session.users):
+            raise StepError(f"the profile lists {len(session.users)} user(s); {user!r} has none")
+        return session.users[index]
+
+    def api(self, user: str, *, through_proxy: bool = False) -> ApiDriver:
+        cached = self._apis.get((user, through_proxy))
+        if cached is not None:
+            return cached
+        name = self.user_name(user)
+        if through_proxy:
+            direct = self.api(user)
+            driver = ApiDriver(
+                self.proxy().url, self.history, process=f"{user}-proxy",
+                cookies=dict(direct.client.cookies), headers=self._user_headers(name),
+                key_header=self._key_header(), user=name,
+            )  # fmt: skip
+        else:
+            driver = ApiDriver(
+                self.target.base_url, self.history, process=user,
+                headers=self._user_headers(name), key_header=self._key_header(), user=name,
+            )  # fmt: skip
+            login = self.profile.session.login
+            if login is not None:
+                values = {"user": name}
+                done = driver.login(
+                    login.method, render(login.path, values),
+                    json=render(login.json_body, values) if login.json_body else None,
+                    data=render(login.form, values) if login.form else None,
+                )  # fmt: skip
+                if done.type != "ok":
+                    raise StepError(f"login as {name!r} failed: {_status_or_error(done)}")
+        self._apis[(user, through_proxy)] = driver
+        return driver
+
+    def _user_headers(self, name: str) -> dict[str, str]:
+        headers = self.profile.session.headers
+        return dict(headers.get(name, {})) if headers else {}
+
+    def _key_header(self) -> str:
+        header: str = self._api_section().confirm.idempotency_header
+        return header
+
+    def _api_section(self) -> ApiSection:
+        if self.profile.api is None:
+            raise StepError("this step needs the profile's [api] section")
+        return self.profile.api
+
+    def proxy(self) -> FaultProxy:
+        if self._proxy is None:
+            self._proxy = FaultProxy(self.target.base_url, self.history)
+            self._proxy.start()
+        return self._proxy
+
+    # -- API steps ------------------------------------------------------------------------
+
+    def create_order(self, step: s.CreateOrder) -> None:
+        spec = self._api_section().create_order
+        params = {**spec.params, "user": self.user_name(step.user)}
+        if step.sku is not None:
+            params["sku"] = step.sku
+        params["quantity"] = step.quantity
+        done = self.api(step.user).request(
+            "create_order", spec.method, render(spec.path, params), json=render(spec.body, params)
+        )
+        body = _body(done)
+        order_id = resolve_pointer(body, spec.order_id_pointer)
+        if done.type != "ok" or not isinstance(order_id, str | int):
+            raise StepError(f"could not create an order: {_status_or_error(done)}")
+        self.state.orders[self.state.ref(step.order)] = str(order_id)
+        amount = resolve_pointer(body, spec.amount_pointer)
+        if isinstance(amount, int):
+            self.state.amounts[str(order_id)] = amount
+
+    def confirm_request(
+        self, order: str, key: str | None, user: str, payment_method: str, tamper: bool = False
+    ) -> RequestSpec:
+        spec = self._api_section().confirm
+        order_id = self.state.order_id(order)
+        values = {
+            "order_id": order_id, "user": self.user_name(user), "key": key or "",
+            "payment_method": payment_method,
+        }  # fmt: skip
+        body = render(spec.body, values)
+        if tamper:
+            body = _tampered(body)
+        return RequestSpec(
+            "confirm", spec.method, render(spec.path, values), json=body,
+            order_id=order_id, key=key,
+        )  # fmt: skip
+
+    def confirm(self, step: s.Confirm) -> None:
+        key = None if step.key is None else self.state.key(step.key)
+        request = self.confirm_request(step.order, key, step.user, step.payment_method, step.tamper)
+        driver = self.api(step.user, through_proxy=step.through_proxy)
+        value = {"tampered": True} if step.tamper else None
+        for _ in range(1 + step.patience):
+            done = driver.send(request, timeout=step.timeout_s, extra=value)
+            wait = _retry_after(done)
+            if wait is None:
+                return
+            time.sleep(wait)
+
+    def burst(self, step: s.Burst) -> None:
+        keys = [self.state.key("burst") if step.same_key else self.state.key(f"burst-{i}")
+                for i in range(step.n)]  # fmt: skip
+        requests = [self.confirm_request(step.order, k, step.user, "pm_card_visa") for k in keys]
+        self.api(step.user).burst(step.n, lambda i: requests[i])
+
+    def read_order(self, step: s.ReadOrder) -> None:
+        spec = self._api_section().read_order
+        if spec is None:
+            raise StepError("ReadOrder needs [api.read_order] in the profile")
+        order_id = self.state.order_id(step.order)
+        values = {"order_id": order_id, "user": self.user_name(step.user)}
+
+        def annotate(summary: dict[str, Any]) -> dict[str, Any]:
+            body = summary.get("body")
+            paid = resolve_pointer(body, spec.paid_pointer) == spec.paid_value
+            amount = resolve_pointer(body, spec.amount_pointer)
+            return {"paid": paid, "amount": amount if isinstance(amount, int) else None}
+
+        self.api(step.user).request(
+            "read_order", spec.method, render(spec.path, values), order_id=order_id,
+            annotate=annotate,
+        )  # fmt: skip
+
+    # -- nemesis steps ----------------------------------------------------------------------
+
+    def provider_fault(self, step: s.ProviderFault) -> None:
+        self.provider_faults.start(
+            step.endpoint, step.mode, status=step.status, delay_ms=step.delay_ms or None,
+            count=step.count,
+        )  # fmt: skip
+
+    def clear_provider_faults(self, step: s.ClearProviderFaults) -> None:
+        self.provider_faults.stop()
+
+    def network_fault(self, step: s.NetworkFault) -> None:
+        self.proxy().add_rule(
+            ProxyRule(step.rule, step.method, step.path, step.count, step.delay_ms)
+        )
+
+    def kill_target(self, step: s.KillTarget) -> None:
+        process = self._process()
+        op = self.history.invoke(NEMESIS, "kill", {"fault": "process"})
+        process.kill()
+        self.history.ok(op)
+
+    def restart_target(self, step: s.RestartTarget) -> None:
+        process = self._process()
+        op = self.history.invoke(NEMESIS, "restart", {"fault": "process"})
+        process.restart()
+        self.history.ok(op)
+
+    def _process(self) -> Any:
+        if self.target.process is None:
+            raise StepError("the target declares no process control")
+        return self.target.process
+
+    def reconcile(self, step: s.Reconcile) -> None:
+        """Wait until the checkout shows every order as the ledger says it is, or until
+        the target's reconcile window has passed. The checkers judge afterwards."""
+        window = self.profile.reconcile_window_s or 0.0
+        op = self.history.invoke(NEMESIS, "reconcile_wait", {"window_s": window})
+        deadline = time.monotonic() + window
+        agreed = False
+        while not agreed and time.monotonic() < deadline:
+            time.sleep(0.25)
+            agreed = all(self._agrees_with_ledger(ref) for ref in self._current_orders())
+        self.state.reconcile_window_passed = True
+        self.history.ok(op, {"agreed_early": agreed})
+
+    def _current_orders(self) -> list[str]:
+        suffix = f"@{self.state.round}"
+        return [ref.removesuffix(suffix) for ref in self.state.orders if ref.endswith(suffix)]
+
+    def _agrees_with_ledger(self, ref: str) -> bool:
+        spec = self._api_section().read_order
+        order_id = self.state.order_id(ref)
+        charged = bool(self.provider.ledger(
+            field=self.profile.provider.business_key, value=order_id, kind="charge"
+        ))  # fmt: skip
+        if spec is None:
+            return False
+        user = next(iter(self._apis))[0] if self._apis else "alice"
+        response = self.api(user).client.request(
+            spec.method, render(spec.path, {"order_id": order_id, "user": self.user_name(user)})
+        )
+        if response.status_code != 200:
+            return False
+        try:
+            paid: bool = resolve_pointer(response.json(), spec.paid_pointer) == spec.paid_value
+        except ValueError:
+            return False
+        return paid == charged
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def listen_webhooks(self, step: s.ListenWebhooks) -> None:
+        endpoint = _webhooks.listen(self, step.duplicate, step.shuffle)
+        self.state.webhook_endpoints.append(endpoint)
+
+    def wait_webhooks(self, step: s.WaitWebhooks) -> None:
+        _webhooks.wait(self)
+
+    def replay_webhooks(self, step: s.ReplayWebhooks) -> None:
+        _webhooks.replay(self, self.state.order_id(step.order), step.times)
+
+    def forge_webhook(self, step: s.ForgeWebhook) -> None:
+        _webhooks.forge(self, self.state.order_id(step.order), step.how)
+
+
+def _body(op: Op) -> Any:
+    response = op.value.get("response")
+    return response.get("body") if isinstance(response, dict) else None
+
+
+def _status_or_error(op: Op) -> str:
+    response = op.value.get("response")
+    if isinstance(response, dict):
+        return f"HTTP {response.get('status')}: {str(response.get('body'))[:200]}"
+    return str(op.value.get("error", "no response"))
+
+
+def _retry_after(op: Op) -> float | None:
+    """Seconds to wait before asking again, if the answer was "not decided yet"."""
+    response = op.value.get("response")
+    if not isinstance(response, dict) or response.get("status") not in (202, 409):
+        return None
+    headers = response.get("headers") or {}
+    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), "1")
+    try:
+        return min(max(float(raw), 0.1), 2.0)
+    except ValueError:
+        return 1.0
+
+
+def _tampered(body: dict[str, Any]) -> dict[str, Any]:
+    """The same request with another payment method and a forged amount."""
+    changed = dict(body)
+    if "payment_method" in changed:
+        changed["payment_method"] = (
+            "pm_card_mastercard" if changed["payment_method"] != "pm_card_mastercard"
+            else "pm_card_visa"
+        )  # fmt: skip
+    else:
+        changed["nodouble_tampered"] = True
+    changed["amount"] = 1
+    return changed
