@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from harness.browser import find_chromium
 from harness.drivers.browser import BrowserDriver, launch_chromium
@@ -190,46 +191,22 @@ class _RunBrowser:
         page = driver.page(tab)
         try:
             page.locator(pay).first.wait_for(state="visible", timeout=PRESENT_TIMEOUT_MS)
-        except Exception:
-            history = self.interp.history
-            op = history.invoke(tab, "click", {"selector": pay, "url": page.url})
-            history.ok(op, {"skipped": "no Pay control on this page", **self._where(driver, tab)})
+        except PlaywrightError:
+            driver.note("click", {"selector": pay, "skipped": "no Pay control on this page"},
+                        tab=tab)  # fmt: skip
+            self._screenshot(driver, tab)
             return
-        driver.click(pay, count=step.count, delay_ms=step.interval_ms, tab=tab)
+        driver.click(pay, count=step.count, delay_ms=step.interval_ms, tab=tab,
+                     extra={"pay": True})  # fmt: skip
         if step.wait:
             self.wait_for(step.tab, "success", 15_000)
 
     def wait_for(self, tab_ref: str, state: str, timeout_ms: int) -> None:
         driver = self._driver(True)
         tab = self.tab(tab_ref)
-        history = self.interp.history
-        op = history.invoke(tab, "wait_state", {"want": state})
-        deadline = time.monotonic() + timeout_ms / 1000
-        states: list[str] = []
-        while time.monotonic() < deadline:
-            try:
-                states = driver.page_state(tab=tab)
-            except Exception:
-                states = []
-            if state in states:
-                break
-            driver.page(tab).wait_for_timeout(100)
-        where = self._where(driver, tab)
-        if state in states:
-            history.ok(op, where)
-        else:
-            history.info(op, {**where, "error": f"page never showed {state!r}"})
+        driver.wait_until(state, timeout_ms=timeout_ms, tab=tab)
+        self._screenshot(driver, tab)
 
-    def _where(self, driver: BrowserDriver, tab: str) -> dict[str, Any]:
-        states = driver.page_state(tab=tab)
-        value: dict[str, Any] = {
-            "url": driver.page(tab).url,
-            "page_state": states[0] if states else None,
-            **driver.tags(tab),
-        }
-        if "success" in states:
-            value["outcome"] = "success"
+    def _screenshot(self, driver: BrowserDriver, tab: str) -> None:
         shot = driver.screenshot(f"{tab}-{len(self.interp.history.ops):04d}", tab=tab)
         self.interp.screenshots.append(f"artifacts/{self.interp.artifacts.name}/{shot}")
-        value["screenshot"] = self.interp.screenshots[-1]
-        return value

@@ -19,9 +19,11 @@ DEFAULT_INVARIANTS: tuple[str, ...] = (
 
 BROWSER_INVARIANTS: tuple[str, ...] = (
     "no_post_on_success_load",
+    "no_repost_on_navigation",
     "no_store_on_payment_pages",
     "post_redirect_get",
 )
+"""The browser-level invariants; each browser scenario picks those that apply to it."""
 
 
 @dataclass(frozen=True)

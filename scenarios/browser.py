@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scenarios._model import BROWSER_INVARIANTS, DEFAULT_INVARIANTS, Scenario
+from scenarios._model import DEFAULT_INVARIANTS, Scenario
 from scenarios.steps import (
     BrowserCheckout,
     ClickPay,
@@ -22,8 +22,21 @@ from scenarios.steps import (
     WaitForState,
 )
 
-INVARIANTS = (*DEFAULT_INVARIANTS, *BROWSER_INVARIANTS)
 Steps = Callable[[bool], tuple[Step, ...]]
+
+
+def _invariants(spa: bool, steps: tuple[Step, ...]) -> tuple[str, ...]:
+    chosen = [*DEFAULT_INVARIANTS, "no_store_on_payment_pages"]
+    if not spa:
+        chosen.append("post_redirect_get")  # a form POST must be answered 303
+    moves = [i for i, step in enumerate(steps) if isinstance(step, Navigate)]
+    if moves:
+        chosen.append("no_repost_on_navigation")
+    paid = [i for i, step in enumerate(steps)
+            if isinstance(step, WaitForState) and step.state == "success"]  # fmt: skip
+    if paid and moves and max(moves) > min(paid):
+        chosen.append("no_post_on_success_load")  # Back/Reload from the success page
+    return tuple(chosen)
 
 
 def _variants(
@@ -36,7 +49,7 @@ def _variants(
             title=f"{title} ({'single-page' if is_spa else 'server-rendered'})",
             threat=threat,
             steps=steps(is_spa),
-            invariants=INVARIANTS,
+            invariants=_invariants(is_spa, steps(is_spa)),
             tags=("browser", "spa" if is_spa else "ssr"),
         )
         for is_spa in flavours

@@ -25,6 +25,7 @@ from harness.checkers import (
     no_lost_payment,
     no_orphan_charge,
     no_post_on_success_load,
+    no_repost_on_navigation,
     no_store_on_payment_pages,
     post_redirect_get,
     problem_on_5xx,
@@ -66,6 +67,7 @@ CHECKERS: dict[str, Checker] = {
         keys_user_scoped,
         webhooks_accepted,
         forged_webhooks_rejected,
+        no_repost_on_navigation,
     )
 }
 

@@ -6,7 +6,8 @@ so that the back button and shared caches never show (or replay) a stale payment
 
 API ops are judged by ``response.headers``. Browser ops by their ``documents`` (the
 main-document responses the driver saw, with ``cache_control``): every POST document, and
-the last document when the page is a confirm or success page. A page restored from the
+the last document when the page is a confirm or success page, and the POSTs a click on
+Pay fired (a single-page checkout's fetch) with their answers. A page restored from the
 back-forward cache has no document and is not judged; an API op in scope without headers
 cannot be judged.
 """
@@ -45,6 +46,11 @@ def _documents(op: Op) -> list[dict[str, Any]]:
     judged = [d for d in docs if str(d.get("method", "")).upper() == "POST"]
     if docs and op.value.get("page_state") in ("confirm", "success") and docs[-1] not in judged:
         judged.append(docs[-1])
+    if op.value.get("pay"):  # what a click on Pay fired: a form POST or an API fetch
+        judged.extend(
+            p for p in op.value.get("posts") or []
+            if isinstance(p, dict) and "status" in p and not p.get("navigation")
+        )  # fmt: skip
     return judged
 
 
@@ -68,8 +74,8 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
                         )
                     )
             continue
-        if not _in_scope(op):
-            continue
+        if not _in_scope(op) or "request" not in op.value:
+            continue  # a browser observation (no exchange of its own) or out of scope
         resp = response(op)
         headers = resp.get("headers") if resp else None
         if not isinstance(headers, dict):

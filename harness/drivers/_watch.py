@@ -68,6 +68,10 @@ class TabWatch:
 
     def _on_response(self, response: Response) -> None:
         request = response.request
+        post = self._open.get(id(request))
+        if post is not None:  # what a POST (a form or a fetch) was answered
+            post["status"] = response.status
+            post["cache_control"] = response.headers.get("cache-control")
         if not self._is_main_document(request):
             return
         headers = response.headers

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,13 @@ class BrowserDriver:
         return self._operate(tab, "page_load", lambda page: page.goto(url), {"target": url})
 
     def click(
-        self, selector: str, *, count: int = 1, delay_ms: float = 0, tab: str | None = None
+        self,
+        selector: str,
+        *,
+        count: int = 1,
+        delay_ms: float = 0,
+        tab: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Op:
         """Click ``count`` times on the same spot, ``delay_ms`` apart, without waiting for
         navigations in between: a double-click or an impatient user."""
@@ -178,8 +185,29 @@ class BrowserDriver:
                     page.wait_for_timeout(delay_ms)
                 page.mouse.click(x, y)
 
-        extra = {"selector": selector, "count": count, "delay_ms": delay_ms}
-        return self._operate(tab, "click", action, extra)
+        value = {"selector": selector, "count": count, "delay_ms": delay_ms, **(extra or {})}
+        return self._operate(tab, "click", action, value)
+
+    def wait_until(self, state: str, *, timeout_ms: float, tab: str | None = None) -> Op:
+        """Watch the tab until it shows marker ``state``; a timeout completes as ``info``.
+
+        What the page fires and loads meanwhile (a redirect to success, a fetch retry) is
+        recorded with the operation like any other.
+        """
+        name = tab or self.current
+
+        def action(page: Page) -> None:
+            deadline = time.monotonic() + timeout_ms / 1000
+            while state not in self.page_state(tab=name):
+                if time.monotonic() > deadline:
+                    raise PlaywrightTimeout(f"the page never showed {state!r} in {timeout_ms} ms")
+                page.wait_for_timeout(100)
+
+        return self._operate(name, "wait_state", action, {"want": state}, settle=False)
+
+    def note(self, f: str, value: Mapping[str, Any], *, tab: str | None = None) -> Op:
+        """Record an observation that needs no action (a Pay control that is not there)."""
+        return self._operate(tab, f, lambda page: None, dict(value), settle=False)
 
     def submit(self, form_selector: str, *, tab: str | None = None) -> Op:
         """Submit a form the way a user does: its submit button (works without JavaScript)."""

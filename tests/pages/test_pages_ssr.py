@@ -115,8 +115,14 @@ def test_ssr_rapid_clicks_on_pay(
     box = page.locator("#pay").bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    for _ in range(clicks):
-        page.mouse.click(x, y)  # raw clicks: no waiting for the button to be enabled
+    # Raw mouse clicks: no waiting for the button to be enabled. The first POST is let out
+    # before the others (a browser coalesces submits that are not yet on the wire), and the
+    # provider is slow, so every later click lands while the first confirm is in flight.
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/confirm")):
+        page.mouse.click(x, y)
+    for _ in range(clicks - 1):
+        page.wait_for_timeout(40)
+        page.mouse.click(x, y)
     page.wait_for_selector(SUCCESS, timeout=20_000)
     assert_success(page, order_id)
     posts = log.confirm_posts()
