@@ -35,7 +35,9 @@ def usage_error(message: str) -> typer.Exit:
 @app.command()
 def provider(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0: any free port).", min=0, max=65535)] = 12111,
+    port: Annotated[
+        int, typer.Option(help="TCP port (0: any free port).", min=0, max=65535)
+    ] = 12111,
     state: Annotated[
         Path | None,
         typer.Option(help="SQLite file that keeps the provider's state across restarts."),

@@ -66,6 +66,7 @@ class Runner:
     def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
         started = datetime.now(UTC)
         runs: list[ScenarioRun] = []
+        chromium: str | None = None
         try:
             for scenario in scenarios:
                 for repeat in range(self.options.repeat):
@@ -75,6 +76,7 @@ class Runner:
                         progress(result)
         finally:
             if self._browser is not None:
+                chromium = self._browser.version
                 self._browser.close()
                 self._browser = None
         return RunReport(
@@ -83,7 +85,9 @@ class Runner:
             finished=datetime.now(UTC),
             target=ReportTarget(name=self.target.profile.name, base_url=self.target.base_url),
             seed=self.options.seed,
-            environment=self._environment(),
+            environment=Environment(
+                python=sys.version.split()[0], platform=platform.platform(), chromium=chromium
+            ),
             runs=runs,
         )
 
@@ -152,14 +156,6 @@ class Runner:
         if self._browser is None:
             self._browser = BrowserSession.launch()
         return self._browser
-
-    def _environment(self) -> Environment:
-        chromium = self._browser.version if self._browser is not None else None
-        return Environment(
-            python=sys.version.split()[0],
-            platform=platform.platform(),
-            chromium=chromium,
-        )
 
 
 def _status(checks: list[CheckResult], error: str | None) -> tuple[ScenarioStatus, str | None]:
