@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,14 +41,12 @@ def execute(
     try:
         profile = load_profile(target or REFERENCE_PROFILE)
     except ProfileError as exc:
-        err.print(f"[bold red]nodouble:[/] {exc}", highlight=False)
-        return 2
+        return _say(err, str(exc), 2)
     chosen = select(pattern, tags)
     if not browser:
         chosen = tuple(s for s in chosen if "browser" not in s.needs)
     if not chosen:
-        err.print(f"[bold red]nodouble:[/] --scenario/--tag matched no scenario ({pattern!r})")
-        return 2
+        return _say(err, f"--scenario/--tag matched no scenario ({pattern!r})", 2)
     unavailable: dict[str, str] = {}
     if any("browser" in s.needs for s in chosen):
         lookup = find_chromium()
@@ -61,8 +60,7 @@ def execute(
     try:
         live = open_target(profile, workdir, database_url=database_url)
     except Exception as exc:  # the target never came up: say why, in one line
-        err.print(f"[bold red]nodouble:[/] cannot start the target: {exc}".splitlines()[0])
-        return 1
+        return _say(err, f"cannot start the target: {exc}".splitlines()[0], 1)
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )
@@ -87,6 +85,12 @@ def execute(
     return 0 if _gate(result) else 1
 
 
+def _say(err: Console, message: str, code: int) -> int:
+    """Print one line (never wrapped, never read as rich markup) and return ``code``."""
+    err.print(f"[bold red]nodouble:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return code
+
+
 def _gate(result: RunReport) -> bool:
     """The CI gate: every applicable scenario passed, and at least one ran."""
     applicable = [r for r in result.runs if r.status != "not_applicable"]
@@ -104,7 +108,7 @@ def _print_summary(console: Console, result: RunReport) -> None:
         name = run.scenario_id + (f" #{run.repeat}" if run.repeat else "")
         style = STYLE.get(run.status, "")
         table.add_row(name, f"[{style}]{run.status}[/]", f"{run.duration_s:.1f}s",
-                      (run.reason or "")[:90])  # fmt: skip
+                      escape((run.reason or "")[:90]))  # fmt: skip
     console.print(table)
     s = result.summary()
     console.print(

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     name="nodouble",
@@ -28,7 +29,7 @@ err = Console(stderr=True)
 
 def usage_error(message: str) -> typer.Exit:
     """Print a one-line usage error and return the exit to raise (code 2)."""
-    err.print(f"[bold red]nodouble:[/] {message}", highlight=False)
+    err.print(f"[bold red]nodouble:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -122,6 +123,7 @@ def list_scenarios(
     from scenarios import select
 
     table = Table("id", "threat", "needs", "title")
+    table.columns[0].no_wrap = True
     for scenario in select(None, tuple(tag or ())):
         table.add_row(scenario.id, scenario.threat, ", ".join(sorted(scenario.needs)),
                       scenario.title)  # fmt: skip
@@ -168,7 +170,7 @@ def report(
     try:
         path = render_html(directory)
     except (ReportError, FileNotFoundError) as exc:
-        raise usage_error(f"{directory}: {exc}") from None
+        raise usage_error(str(exc)) from None
     console.print(f"wrote {path}")
 
 

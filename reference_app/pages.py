@@ -169,10 +169,6 @@ def _last_decline(order: OrderView) -> str | None:
     return DECLINE_MESSAGES.get(code, f"The payment was not accepted ({code}).")
 
 
-def _selected_method(value: str | None) -> str:
-    return value if value in _METHOD_IDS else PAYMENT_METHODS[0][0]
-
-
 def _not_found(request: Request) -> Response:
     return _error_page(
         request,
@@ -285,7 +281,7 @@ async def confirm_page(request: Request, order_id: str) -> Response:
         "confirm_key": key,
         "csrf_token": csrf.token_for(session, _secret(request)),
         "methods": PAYMENT_METHODS,
-        "selected": _selected_method(request.query_params.get("method")),
+        "selected": PAYMENT_METHODS[0][0],
         "decline": _last_decline(order),
     }
     return _render(request, "confirm.html", context)
@@ -328,7 +324,7 @@ async def confirm_submit(request: Request, order_id: str) -> Response:
         return _not_found(request)
     if outcome.status == 402:
         # The page shows the reason and a fresh key (the service rotates it after a failure).
-        return _see_other(_checkout_url(order_id) + "?" + urlencode({"method": method}))
+        return _see_other(_checkout_url(order_id))
     if outcome.status in (202, 409) or outcome.status >= 500:
         return _see_other(_checkout_url(order_id, "/progress"))
     # Anything else (e.g. the key was reused with other details): show the order's truth.
@@ -353,7 +349,9 @@ async def progress_page(request: Request, order_id: str) -> Response:
         return _not_found(request)
     if order.status == "paid":
         return _see_other(_success_url(order.order_id))
-    if order.payment is not None and order.payment.status == "FAILED":
+    if not _payment_in_flight(order):
+        # Declined, or nothing is in flight (the request never got through): the confirm
+        # page shows which, and its form carries the same key as before.
         return _see_other(_checkout_url(order.order_id))
     return _render(request, "progress.html", {"order": order})
 

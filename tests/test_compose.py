@@ -20,7 +20,8 @@ def test_services_and_profiles() -> None:
     services = _compose()["services"]
     assert {"provider", "reference-app", "postgres", "stripe-mock"} <= set(services)
     assert services["stripe-mock"]["profiles"] == ["stripe-mock"]
-    assert "provider" not in services["provider"].get("profiles", ["provider"])
+    for always_on in ("provider", "reference-app", "postgres"):
+        assert "profiles" not in services[always_on], always_on
 
 
 def test_commands_use_real_cli_options() -> None:

@@ -3,11 +3,18 @@
 When two users send the same key, each must get an answer about their own order. A
 body naming another order (or the other user's payment) is a leak and, for the second
 user, an unpaid order shown as paid.
+
+Checkouts shape their answers differently (``{"order_id": ...}``, ``{"cart": {"id":
+...}}``), so the body is searched for the order ids at any depth. An answer that names
+no order of the group at all cannot be judged: with no leak elsewhere the verdict is then
+unknown, never valid.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from typing import Any
 
 from harness.checkers._base import (
     CheckContext,
@@ -31,18 +38,44 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
             by_key[str(op.value["key"])].append(op)
     shared = {k: ops for k, ops in by_key.items() if len({o.value.get("user") for o in ops}) > 1}
     violations: list[Evidence] = []
+    silent = 0
     for ops in shared.values():
         for op in ops:
-            data = body(op)
-            answered = data.get("order_id") if isinstance(data, dict) else None
-            if answered is not None and str(answered) != str(op.value.get("order_id")):
-                violations.append(op_evidence(op, answered_order=answered))
+            own = str(op.value.get("order_id"))
+            others = {str(o.value.get("order_id")) for o in ops} - {own}
+            named = _ids(body(op))
+            if named & others:
+                violations.append(op_evidence(op, answered_order=sorted(named & others)[0]))
+            elif own not in named:
+                silent += 1
     return verdict(
         NAME,
-        {"keys_shared_by_users": len(shared), "leaked_answers": len(violations)},
+        {
+            "keys_shared_by_users": len(shared),
+            "leaked_answers": len(violations),
+            "answers_naming_no_order": silent,
+        },
         violations,
-        unsure=0 if shared else 1,
+        unsure=silent if shared else 1,
         ok_message=f"{len(shared)} key(s) used by two users, each answered about its own order",
         bad_message=lambda n: f"{n} answer(s) were about another user's order",
-        unsure_message="no key was answered for two different users",
+        unsure_message=(
+            "no key was answered for two different users, or an answer names no order id"
+        ),
     )
+
+
+ID_FIELD = re.compile(r"(?i:(^|_)id$|^order)|[a-z]Id$")
+"""Field names that may hold an order id: ``id``, ``order_id``, ``orderId``, ``cart_id``,
+``order``; not ``paid``."""
+
+
+def _ids(data: Any, name: str = "") -> set[str]:
+    """The scalars of a JSON body found under id-like field names, at any depth."""
+    if isinstance(data, dict):
+        return set().union(*(_ids(v, str(k)) for k, v in data.items()), set())
+    if isinstance(data, list):
+        return set().union(*(_ids(v, name) for v in data), set())
+    if data is None or isinstance(data, bool) or not ID_FIELD.search(name):
+        return set()
+    return {str(data)}

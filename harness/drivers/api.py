@@ -14,11 +14,14 @@ connection, so the target really sees them at the same moment.
 
 from __future__ import annotations
 
+import functools
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import certifi
 import httpx
 
 from harness.drivers._redact import redact_body, redact_headers, redact_text, truncate
@@ -43,6 +46,13 @@ class RequestSpec:
     headers: Mapping[str, str] = field(default_factory=dict)
     order_id: str | None = None
     key: str | None = None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of a burst: building one per thread reloads the CA
+    bundle each time, which serialises the threads on the GIL before the barrier."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def classify(status: int) -> tuple[OpType, str]:
@@ -197,6 +207,7 @@ class ApiDriver:
                     timeout=self.timeout,
                     cookies=self.client.cookies,
                     headers=self._headers,
+                    verify=_tls_context(),
                 ) as client:
                     request, value = self._prepare(client, specs[i], timeout)
                     barrier.wait(timeout=30)

@@ -54,7 +54,8 @@
             location.replace(el.dataset.successUrl);
             return;
           }
-          if (order && order.payment && order.payment.status === "FAILED") {
+          if (order && (!order.payment || order.payment.status !== "PENDING")) {
+            // Declined, or nothing in flight: the confirm page shows which.
             location.replace(el.dataset.confirmUrl);
             return;
           }

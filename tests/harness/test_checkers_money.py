@@ -246,7 +246,25 @@ def test_told_the_truth_valid_decline_without_charge() -> None:
     confirm(h, "p2", "o2", 500, kind="info", key="k2")
     result = told_the_truth.check(h, ledger(charge("a", "o2")), CTX)
     assert result.valid is True
-    assert result.counts["charged_keys"] == 1
+    assert result.counts["charged_orders"] == 1
+
+
+def test_told_the_truth_decline_then_success_with_a_new_key_is_the_truth() -> None:
+    h = History()
+    confirm(h, "p1", "o1", 402, kind="fail", outcome="failed", key="k1")
+    confirm(h, "p1", "o1", 200, key="k2", outcome="success")
+    result = told_the_truth.check(h, ledger(charge("a", "o1")), CTX)
+    assert result.valid is True
+
+
+def test_told_the_truth_ignores_a_refused_changed_body() -> None:
+    h = History()
+    confirm(h, "p1", "o1", None, kind="info", outcome="unknown")
+    call = h.invoke("p1", "confirm", {"order_id": "o1", "key": "k1", "tampered": True})
+    h.fail(call, {"response": {"status": 422, "body": {}}, "outcome": "failed"})
+    result = told_the_truth.check(h, ledger(charge("a", "o1")), CTX)
+    assert result.valid is True
+    assert result.counts["told_failed_but_charged"] == 0
 
 
 def test_told_failed_but_charged() -> None:

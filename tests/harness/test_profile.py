@@ -58,7 +58,7 @@ def test_render_fills_templates_and_keeps_types() -> None:
     assert profile.api is not None
     order = profile.api.create_order
     body = render(order.body, dict(order.params))
-    assert body == {"items": [{"sku": "tee", "quantity": 1}]}
+    assert body == {"items": [{"sku": "tee-black", "quantity": 1}]}
     assert render(profile.api.confirm.path, {"order_id": "o 1"}) == "/api/orders/o 1/confirm"
     assert placeholders({"a": ["{x}-{y}"], "b": 3}) == {"x", "y"}
     with pytest.raises(KeyError):

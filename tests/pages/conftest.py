@@ -70,7 +70,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "NODOUBLE_SESSION_SECRET": "pages-test-" + uuid.uuid4().hex,
                 "NODOUBLE_RECONCILE_INTERVAL_SECONDS": "1",
             },
-            log_path=Path("/tmp/pages-app.log"),
         )
         with app:
             yield Stack(provider, app)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -179,7 +181,7 @@ def test_decline_returns_to_confirm_page_with_reason_and_new_key(stack: Stack) -
             },
         )
         assert response.status_code == 303
-        assert response.headers["location"].startswith(f"/checkout/{order_id}?")
+        assert response.headers["location"] == f"/checkout/{order_id}"
         page = client.get(response.headers["location"])
         assert 'data-testid="decline"' in page.text
         new_key = _field(KEY_FIELD, page.text)
@@ -232,3 +234,39 @@ def test_spa_shell_and_static_assets(stack: Stack) -> None:
         assert "Idempotency-Key" in script.text
         assert client.get("/static/checkout.js").status_code == 200
         assert client.get("/static/../pages.py").status_code == 404
+
+
+def test_progress_page_polls_with_get_only_while_a_payment_is_in_flight(stack: Stack) -> None:
+    with stack.client(new_user()) as client:
+        order_id = _order_via_form(client)
+        # Nothing in flight: the progress page sends the user back to the confirm page.
+        idle = client.get(f"/checkout/{order_id}/progress")
+        assert idle.status_code == 303
+        assert idle.headers["location"] == f"/checkout/{order_id}"
+        token, key = _confirm_form(client, order_id)
+        form = {"csrf_token": token, "confirm_key": key, "payment_method": "pm_card_visa"}
+        stack.fault(endpoint="POST /v1/payment_intents", mode="delay", delay_ms=1500, count=1)
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                first = pool.submit(client.post, f"/checkout/{order_id}/confirm", data=form)
+                deadline = time.monotonic() + 5
+                page = client.get(f"/checkout/{order_id}")
+                while page.status_code == 200 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # wait until the claim has created the payment
+                    page = client.get(f"/checkout/{order_id}")
+                # In flight: the confirm page is not offered again, the progress page is.
+                assert page.headers["location"] == f"/checkout/{order_id}/progress"
+                progress = client.get(page.headers["location"])
+                assert progress.status_code == 200
+                assert progress.headers["cache-control"] == "no-store"
+                assert 'http-equiv="refresh"' in progress.text  # JavaScript off: GET again
+                assert "<form" not in progress.text  # nothing on it can POST
+                # A resubmitted form meanwhile is told "in progress", not charged again.
+                second = client.post(f"/checkout/{order_id}/confirm", data=form)
+                assert second.headers["location"] == f"/checkout/{order_id}/progress"
+                assert first.result().headers["location"] == f"/success?orderId={order_id}"
+        finally:
+            stack.clear_faults()
+        done = client.get(f"/checkout/{order_id}/progress")
+        assert done.headers["location"] == f"/success?orderId={order_id}"
+        assert stack.charges(order_id) == 1

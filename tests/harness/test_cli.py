@@ -1,0 +1,185 @@
+"""The ``nodouble`` command line, driven through typer's ``CliRunner``.
+
+Exit codes are the CI contract: 0 every applicable scenario passed, 1 one failed (or
+nothing could be judged), 2 bad usage with a one-line message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _broken_shop import start_shop, write_profile
+from junitparser import Failure, JUnitXml, Skipped
+from typer.testing import CliRunner
+
+from harness._process import ServerProcess
+from harness.cli import app
+from scenarios import catalog
+
+HERE = Path(__file__).resolve().parent
+BAD_PROFILE = HERE / "targets" / "bad_method.toml"
+
+
+@pytest.fixture(scope="module")
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def _one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got {lines!r}"
+    return lines[0]
+
+
+def _suite_counts(path: Path) -> tuple[int, int, int, int]:
+    xml = JUnitXml.fromfile(str(path))
+    tests = failures = errors = skipped = 0
+    for suite in xml:
+        tests += suite.tests
+        failures += suite.failures
+        errors += suite.errors
+        skipped += suite.skipped
+    return tests, failures, errors, skipped
+
+
+def _cases(path: Path) -> list[tuple[str, str, list[object]]]:
+    return [
+        (case.classname, case.name, list(case.result))
+        for suite in JUnitXml.fromfile(str(path))
+        for case in suite
+    ]
+
+
+# -- bad usage: exit 2, one line ---------------------------------------------------------
+
+
+def test_bad_profile_exits_2_naming_the_field(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["run", "--target", str(BAD_PROFILE), "--no-browser"])
+    assert result.exit_code == 2, result.output
+    line = _one_line(result.stderr)
+    assert "api.confirm.method" in line and "'PUTT'" in line and "POST" in line
+    assert "Traceback" not in result.output
+
+
+def test_profile_with_brackets_in_its_message_is_printed_verbatim(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    # the message names [session.login]: rich must not swallow it as markup
+    profile = tmp_path / "a-rather-long-file-name-so-that-the-line-exceeds-eighty-columns.toml"
+    profile.write_text('name = "x"\nbase_url = "http://127.0.0.1:9"\n[session]\n')
+    result = cli.invoke(app, ["run", "--target", str(profile)])
+    assert result.exit_code == 2
+    line = _one_line(result.stderr)
+    assert "[session.login]" in line and "[session.headers]" in line
+    assert str(profile) in line
+
+
+def test_missing_profile_exits_2(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["run", "--target", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert "no such target profile" in _one_line(result.stderr)
+
+
+def test_scenario_glob_matching_nothing_exits_2(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["run", "--scenario", "nomatch*", "--no-browser"])
+    assert result.exit_code == 2
+    assert "'nomatch*'" in _one_line(result.stderr)
+
+
+def test_report_on_a_missing_directory_exits_2(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["report", str(tmp_path / "no-such-report")])
+    assert result.exit_code == 2
+    assert "no-such-report" in _one_line(result.stderr)
+    assert "Traceback" not in result.output
+
+
+def test_scenarios_lists_the_catalog(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["scenarios"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    for scenario in catalog():
+        assert scenario.id in result.stdout
+    only = cli.invoke(app, ["scenarios", "--tag", "webhooks"], env={"COLUMNS": "250"})
+    assert "webhooks.forged" in only.stdout and "api.missing_key" not in only.stdout
+
+
+# -- real runs -----------------------------------------------------------------------------
+
+
+def test_run_against_the_embedded_reference_writes_three_reports(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    result = cli.invoke(
+        app,
+        ["run", "--no-browser", "--scenario", "api.same_key_sequential", "--repeat", "2",
+         "--seed", "7", "--report-dir", str(reports)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    latest = reports / "latest"
+    assert latest.is_symlink()
+    run_dir = latest.resolve()
+    assert run_dir.parent == reports.resolve()
+    for name in ("report.json", "junit.xml", "report.html"):
+        assert (run_dir / name).is_file(), name
+    data = json.loads((run_dir / "report.json").read_text())
+    assert data["seed"] == 7
+    assert [r["status"] for r in data["runs"]] == ["passed", "passed"]
+    assert _suite_counts(run_dir / "junit.xml") == (2, 0, 0, 0)
+    names = [name for _, name, _ in _cases(run_dir / "junit.xml")]
+    assert names[0] == "api.same_key_sequential" and names[1].startswith(names[0] + "#")
+
+    # `nodouble report DIR` re-renders the HTML from report.json
+    html = run_dir / "report.html"
+    html.unlink()
+    again = cli.invoke(app, ["report", str(run_dir)])
+    assert again.exit_code == 0, again.output
+    assert html.is_file() and "api.same_key_sequential" in html.read_text()
+
+
+@pytest.fixture(scope="module")
+def broken_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    tmp = tmp_path_factory.mktemp("cli-shop")
+    with ServerProcess("fake_provider.app:create_app") as provider:
+        shop = start_shop(provider.url, "no_idempotency", log_dir=tmp)
+        try:
+            yield write_profile(
+                tmp / "shop.toml", base_url=shop.url, provider_url=provider.url, name="broken"
+            )
+        finally:
+            shop.stop()
+
+
+def test_run_against_a_broken_shop_exits_1_with_the_violation_in_junit(
+    cli: CliRunner, broken_profile: Path, tmp_path: Path
+) -> None:
+    result = cli.invoke(
+        app,
+        ["run", "--target", str(broken_profile), "--scenario", "api.same_key_sequential",
+         "--report-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    junit = tmp_path / "latest" / "junit.xml"
+    assert _suite_counts(junit) == (1, 1, 0, 0)
+    ((classname, name, results),) = _cases(junit)
+    assert (classname, name) == ("api", "api.same_key_sequential")
+    (failure,) = results
+    assert isinstance(failure, Failure)
+    assert failure.message is not None and "at_most_one_charge" in failure.message
+
+
+def test_run_where_nothing_applies_is_not_a_pass(
+    cli: CliRunner, broken_profile: Path, tmp_path: Path
+) -> None:
+    result = cli.invoke(
+        app,
+        ["run", "--target", str(broken_profile), "--scenario", "webhooks.*",
+         "--report-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    junit = tmp_path / "latest" / "junit.xml"
+    count = len([s for s in catalog() if s.id.startswith("webhooks.")])
+    assert _suite_counts(junit) == (count, 0, 0, count)
+    assert all(isinstance(r[0], Skipped) for _, _, r in _cases(junit))

@@ -1,0 +1,169 @@
+"""End to end: the runner against a checkout it has never seen, correct and broken.
+
+``_broken_shop`` has its own API shape (carts, ``X-Request-Id``, a login cookie). The
+correct shop must pass the API scenarios and be ``not_applicable`` (never passed) for
+what it does not declare; each broken variant must FAIL the scenarios aimed at its bug,
+with evidence that names the double-charged cart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _broken_shop import start_shop, write_profile
+
+from harness._process import ServerProcess
+from harness.profile import load_profile
+from harness.reports import ScenarioRun
+from harness.runner import Runner, RunOptions
+from harness.target import Target, open_target
+from scenarios import get, select
+
+API_IDS = [s.id for s in select("api.*")]
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    logs = tmp_path_factory.mktemp("provider")
+    with ServerProcess("fake_provider.app:create_app", log_path=logs / "provider.log") as server:
+        yield server
+
+
+def _target(
+    provider: ServerProcess, tmp: Path, broken: str, template: str = "shop"
+) -> Iterator[Target]:
+    shop = start_shop(provider.url, broken, log_dir=tmp)
+    try:
+        path = write_profile(
+            tmp / f"{template}.toml", base_url=shop.url, provider_url=provider.url,
+            name=f"shop-{broken or 'correct'}", template=template,
+        )  # fmt: skip
+        target = open_target(load_profile(path), tmp)
+        yield target
+        target.stop()
+    finally:
+        shop.stop()
+
+
+@pytest.fixture(scope="module")
+def correct(provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    yield from _target(provider, tmp_path_factory.mktemp("correct"), "")
+
+
+@pytest.fixture(scope="module")
+def no_idempotency(
+    provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    yield from _target(provider, tmp_path_factory.mktemp("noidem"), "no_idempotency")
+
+
+@pytest.fixture(scope="module")
+def racy(provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    yield from _target(provider, tmp_path_factory.mktemp("race"), "race")
+
+
+def _run(
+    target: Target, tmp: Path, ids: list[str], repeat: int = 1
+) -> dict[str, list[ScenarioRun]]:
+    runner = Runner(target, tmp, RunOptions(repeat=repeat))
+    report = runner.run([get(i) for i in ids])
+    assert report.target.name == target.profile.name
+    runs: dict[str, list[ScenarioRun]] = {}
+    for run in report.runs:
+        runs.setdefault(run.scenario_id, []).append(run)
+    return runs
+
+
+def _violation(run: ScenarioRun, name: str) -> dict[str, object]:
+    check = next(c for c in run.checks if c.name == name)
+    assert check.valid is False, f"{run.scenario_id}: {name} is {check.valid}: {check.message}"
+    assert check.first is not None and check.worst is not None
+    return check.first
+
+
+def _assert_double_charge_evidence(run: ScenarioRun) -> None:
+    first = _violation(run, "at_most_one_charge")
+    order = first["order_id"]
+    # the evidence names a cart this very run created, and the ledger rows agree
+    assert order in run.business_keys
+    charges = first["charges"]
+    assert isinstance(charges, list) and len(charges) >= 2
+    ledger_charges = [
+        r["id"] for r in run.ledger
+        if r["kind"] == "charge" and r["metadata"].get("order_id") == order  # type: ignore[union-attr]
+    ]  # fmt: skip
+    assert sorted(ledger_charges) == sorted(charges)
+
+
+def test_correct_shop_passes_every_api_scenario(correct: Target, tmp_path: Path) -> None:
+    runs = _run(correct, tmp_path, API_IDS)
+    for scenario_id, (run,) in runs.items():
+        assert run.status == "passed", (
+            f"{scenario_id}: {run.reason} {[c.message for c in run.checks]}"
+        )
+        assert run.checks and all(c.valid is True for c in run.checks)
+        assert run.business_keys, f"{scenario_id} created no cart"
+    # the burst really produced one charge per cart, five rounds of it
+    burst = runs["api.parallel_same_key"][0]
+    assert len(burst.business_keys) == 5
+    assert sum(1 for r in burst.ledger if r["kind"] == "charge") == 5
+
+
+def test_correct_shop_with_header_auth_passes(provider: ServerProcess, tmp_path: Path) -> None:
+    for target in _target(provider, tmp_path, "", template="shop_headers"):
+        runs = _run(target, tmp_path, ["api.same_key_sequential", "api.other_users_key"])
+        assert {i: r[0].status for i, r in runs.items()} == {
+            "api.same_key_sequential": "passed", "api.other_users_key": "passed",
+        }  # fmt: skip
+
+
+def test_undeclared_needs_are_not_applicable_never_passed(correct: Target, tmp_path: Path) -> None:
+    ids = [s.id for s in (*select("webhooks.*"), *select("process.*"), *select(tags=("browser",)))]
+    assert len(ids) >= 5
+    runs = _run(correct, tmp_path, ids)
+    for scenario_id, (run,) in runs.items():
+        assert run.status == "not_applicable", scenario_id
+        assert run.reason and "does not declare" in run.reason
+        assert not run.checks and not run.history
+
+
+def test_no_idempotency_is_caught_on_sequential_replay_and_retry(
+    no_idempotency: Target, tmp_path: Path
+) -> None:
+    ids = ["api.same_key_sequential", "api.timeout_then_retry", "api.missing_key"]
+    runs = _run(no_idempotency, tmp_path, ids)
+    for scenario_id in ("api.same_key_sequential", "api.timeout_then_retry"):
+        (run,) = runs[scenario_id]
+        assert run.status == "failed", f"{scenario_id}: {run.reason}"
+        assert run.reason is not None and "at_most_one_charge" in run.reason
+        _assert_double_charge_evidence(run)
+        first = _violation(run, "at_most_one_charge")
+        assert first["charges"] and len(first["charges"]) == 2  # type: ignore[arg-type]
+    (missing,) = runs["api.missing_key"]
+    assert missing.status == "failed"
+    _violation(missing, "missing_key_refused")
+
+
+def test_race_passes_sequentially_but_fails_the_burst_every_time(
+    racy: Target, tmp_path: Path
+) -> None:
+    runs = _run(racy, tmp_path, ["api.same_key_sequential"])
+    assert runs["api.same_key_sequential"][0].status == "passed"
+    # two runs of five rounds each: ten independent bursts, every one must be caught
+    repeated = _run(racy, tmp_path, ["api.parallel_same_key"], repeat=2)
+    assert len(repeated["api.parallel_same_key"]) == 2
+    for run in repeated["api.parallel_same_key"]:
+        assert run.status == "failed", run.reason
+        _assert_double_charge_evidence(run)
+        at_most = next(c for c in run.checks if c.name == "at_most_one_charge")
+        assert at_most.counts["double_charged_keys"] == len(run.business_keys) == 5
+        # the worst example is the cart charged the most times
+        worst = at_most.worst
+        assert worst is not None
+        assert len(worst["charges"]) == max(  # type: ignore[arg-type]
+            sum(1 for r in run.ledger if r["kind"] == "charge"
+                and r["metadata"].get("order_id") == key)  # type: ignore[union-attr]
+            for key in run.business_keys
+        )  # fmt: skip
