@@ -66,7 +66,6 @@ class Runner:
     def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
         started = datetime.now(UTC)
         runs: list[ScenarioRun] = []
-        chromium: str | None = None
         try:
             for scenario in scenarios:
                 for repeat in range(self.options.repeat):
@@ -75,10 +74,7 @@ class Runner:
                     if progress is not None:
                         progress(result)
         finally:
-            if self._browser is not None:
-                chromium = self._browser.version
-                self._browser.close()
-                self._browser = None
+            chromium = self.close()
         return RunReport(
             tool_version=__version__,
             started=started,
@@ -90,6 +86,15 @@ class Runner:
             ),
             runs=runs,
         )
+
+    def close(self) -> str | None:
+        """Close the shared Chromium, if one was started; returns its version."""
+        if self._browser is None:
+            return None
+        version = self._browser.version
+        self._browser.close()
+        self._browser = None
+        return version
 
     def run_one(self, scenario: Scenario, repeat: int = 0) -> ScenarioRun:
         base = {

@@ -132,9 +132,8 @@ class NodoubleSession:
 
     def close(self) -> None:
         try:
-            browser = self._runner._browser if self._runner is not None else None
-            if browser is not None:
-                browser.close()
+            if self._runner is not None:
+                self._runner.close()
         finally:
             if self._target is not None:
                 self._target.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 from playwright.sync_api import Page, Request, Response
 
-from harness.drivers._redact import redact_text
+from harness._redact import redact_text
 
 
 class TabWatch:

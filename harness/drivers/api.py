@@ -24,7 +24,7 @@ from typing import Any
 import certifi
 import httpx
 
-from harness.drivers._redact import redact_body, redact_headers, redact_text, truncate
+from harness._redact import redact, redact_headers, redact_text, truncate
 from harness.history import History, Op, OpType
 
 Annotate = Callable[[dict[str, Any]], dict[str, Any]]
@@ -73,7 +73,7 @@ def summarize_response(response: httpx.Response) -> dict[str, Any]:
     text = response.text
     if "json" in content_type:
         try:
-            body = redact_body(response.json())
+            body = redact(response.json())
         except ValueError:
             body = truncate(redact_text(text))
     else:
@@ -248,7 +248,7 @@ class ApiDriver:
                 "method": request.method,
                 "url": redact_text(str(request.url)),
                 "headers": redact_headers(request.headers),
-                "body": redact_body(dict(body) if isinstance(body, Mapping) else body),
+                "body": redact(dict(body) if isinstance(body, Mapping) else body),
             }
         }
         for name, item in (("order_id", spec.order_id), ("key", spec.key), ("user", self.user)):

@@ -34,8 +34,8 @@ from playwright.sync_api import (
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from harness._redact import redact_text
 from harness.browser import LAUNCH_ARGS, find_chromium
-from harness.drivers._redact import redact_text
 from harness.drivers._watch import TabWatch, was_sent
 from harness.history import History, Op
 

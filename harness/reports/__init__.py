@@ -24,7 +24,7 @@ from harness.reports._model import (
     Target,
     threat_link,
 )
-from harness.reports._redact import redact, redact_text
+from harness._redact import redact, redact_text
 
 __all__ = [
     "SCHEMA_VERSION",

