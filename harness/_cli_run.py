@@ -37,6 +37,7 @@ def execute(
     database_url: str | None,
     console: Console,
     err: Console,
+    jobs: int = 4,
 ) -> int:
     try:
         profile = load_profile(target or REFERENCE_PROFILE)
@@ -64,7 +65,9 @@ def execute(
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )
-    runner = Runner(live, report_dir, RunOptions(repeat=repeat, seed=seed), unavailable=unavailable)
+    runner = Runner(
+        live, report_dir, RunOptions(repeat=repeat, seed=seed, jobs=jobs), unavailable=unavailable
+    )
     total = len(chosen) * repeat
     try:
         with Progress(

@@ -148,6 +148,9 @@ def run(
     database_url: Annotated[
         str | None, typer.Option(help="Database for the embedded reference app.")
     ] = None,
+    jobs: Annotated[
+        int, typer.Option(help="Scenario runs that may share the target at once.", min=1)
+    ] = 4,
 ) -> None:
     """Run the catalog against a checkout; exit 0 only if every applicable scenario passed."""
     from harness._cli_run import execute
@@ -155,9 +158,75 @@ def run(
     code = execute(
         target=target, pattern=scenario, tags=tuple(tag or ()), report_root=report_dir,
         repeat=repeat, seed=seed, browser=browser, database_url=database_url,
-        console=console, err=err,
+        console=console, err=err, jobs=jobs,
     )  # fmt: skip
     raise typer.Exit(code)
+
+
+@app.command()
+def flaws(
+    flaw: Annotated[
+        list[str] | None, typer.Option(help="Only this flaw (repeatable); default: every flaw.")
+    ] = None,
+    repeat: Annotated[
+        int, typer.Option(help="Runs of the scenarios that catch a racy flaw.", min=1)
+    ] = 20,
+    report_dir: Annotated[Path, typer.Option(help="Where reports/flaws-<timestamp>/ goes.")] = Path(
+        "reports"
+    ),
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Only scenarios whose id matches this glob (several: comma-separated)."),
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Flaws run in parallel.", min=1)] = 2,
+    browser: Annotated[bool, typer.Option(help="Run the browser scenarios.")] = True,
+) -> None:
+    """Run the catalog against the reference app with each deliberate flaw: the flaw matrix."""
+    from harness.flaws import FlawOptions, execute
+
+    options = FlawOptions(
+        flaws=list(flaw or ()), repeat=repeat, pattern=scenario, jobs=jobs, browser=browser
+    )
+    raise typer.Exit(execute(options, report_dir, console, err))
+
+
+@app.command()
+def torture(
+    database: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="postgresql, mariadb or sqlite (repeat for several).", show_default="postgresql"
+        ),
+    ] = None,
+    section: Annotated[
+        list[str] | None,
+        typer.Option(help="crash, database, provider, webhooks, fuzz, access, lifecycle (repeat)."),
+    ] = None,
+    scale: Annotated[str, typer.Option(help="full (the figures of record) or quick.")] = "full",
+    report_dir: Annotated[
+        Path, typer.Option(help="Where <UTC timestamp>/torture.{json,md,html} goes.")
+    ] = Path("reports/torture"),
+) -> None:
+    """Crash, database, provider, webhook, fuzz, access and key-lifecycle faults, with figures."""
+    from harness.torture._run import TortureSetupError, known_sections
+    from harness.torture._run import torture as run_torture
+
+    databases = list(database or ["postgresql"])
+    sections = list(section or known_sections())
+    for name in databases:
+        if name not in {"postgresql", "mariadb", "sqlite"}:
+            raise usage_error(f"--database {name!r} is invalid: use postgresql, mariadb or sqlite")
+    for name in sections:
+        if name not in known_sections():
+            raise usage_error(f"--section {name!r} is invalid: use {', '.join(known_sections())}")
+    if scale not in {"full", "quick"}:
+        raise usage_error(f"--scale {scale!r} is invalid: use full or quick")
+    try:
+        result, out = run_torture(databases, sections, scale, report_dir, console)
+    except TortureSetupError as exc:
+        raise usage_error(str(exc)) from None
+    console.print(f"report: {out}")
+    raise typer.Exit(0 if result.held else 1)
 
 
 @app.command()
@@ -172,6 +241,25 @@ def report(
     except (ReportError, FileNotFoundError) as exc:
         raise usage_error(str(exc)) from None
     console.print(f"wrote {path}")
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option(help="Tiny sizes: proves the benchmarks work, measures nothing.")
+    ] = False,
+    report_dir: Annotated[Path, typer.Option(help="Where <timestamp>/ goes.")] = Path(
+        "reports/bench"
+    ),
+    only: Annotated[
+        list[str] | None, typer.Option(help="Only this benchmark (repeatable).")
+    ] = None,
+) -> None:
+    """Benchmarks: dedupe overhead, replay cost, duplicate storms, scale, harness speed."""
+    from harness.bench import BenchOptions, execute
+
+    options = BenchOptions(quick=quick, report_root=report_dir, only=tuple(only or ()))
+    raise typer.Exit(execute(options, console, err))
 
 
 @app.command()

@@ -19,6 +19,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,34 @@ class RunOptions:
     repeat: int = 1
     seed: int | None = None
     browser: bool = True
+    jobs: int = 4
+    """How many scenario runs may share the target at once (1: one after another)."""
+
+
+EXCLUSIVE_NEEDS = frozenset({"provider_faults", "process"})
+"""Scenarios that change shared state (the provider's faults, the target process) run alone."""
+
+
+def schedule(
+    items: Sequence[tuple[Scenario, int]],
+) -> tuple[list[int], list[int], list[int]]:
+    """Split run indexes into (alone, browser, shared).
+
+    ``alone``: they arm provider faults or kill the target, which every concurrent run
+    would feel, so each runs with nothing else going on. ``browser``: one Chromium driven
+    from one thread (Playwright's sync API is single-threaded), one after another.
+    ``shared``: API and webhook scenarios touch only their own orders, keys, users and
+    proxy, so they run side by side with each other and with the browser ones.
+    """
+    alone, browser, shared = [], [], []
+    for index, (scenario, _) in enumerate(items):
+        if scenario.needs & EXCLUSIVE_NEEDS:
+            alone.append(index)
+        elif "browser" in scenario.needs:
+            browser.append(index)
+        else:
+            shared.append(index)
+    return alone, browser, shared
 
 
 @dataclass
@@ -65,14 +94,29 @@ class Runner:
 
     def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
         started = datetime.now(UTC)
-        runs: list[ScenarioRun] = []
+        items = [(s, r) for s in scenarios for r in range(self.options.repeat)]
+        results: dict[int, ScenarioRun] = {}
+
+        def one(index: int) -> None:
+            scenario, repeat = items[index]
+            results[index] = self.run_one(scenario, repeat)
+            if progress is not None:
+                progress(results[index])
+
         try:
-            for scenario in scenarios:
-                for repeat in range(self.options.repeat):
-                    result = self.run_one(scenario, repeat)
-                    runs.append(result)
-                    if progress is not None:
-                        progress(result)
+            if self.options.jobs <= 1:
+                for index in range(len(items)):
+                    one(index)
+            else:
+                alone, browser, shared = schedule(items)
+                for index in alone:
+                    one(index)
+                with ThreadPoolExecutor(self.options.jobs, "nodouble-run") as pool:
+                    pending = [pool.submit(one, index) for index in shared]
+                    for index in browser:  # here, in the thread that owns Chromium
+                        one(index)
+                    for future in pending:
+                        future.result()
         finally:
             chromium = self.close()
         return RunReport(
@@ -84,7 +128,7 @@ class Runner:
             environment=Environment(
                 python=sys.version.split()[0], platform=platform.platform(), chromium=chromium
             ),
-            runs=runs,
+            runs=[results[index] for index in sorted(results)],
         )
 
     def close(self) -> str | None:
