@@ -29,8 +29,21 @@ typecheck: $(STAMP)
 test: $(STAMP) browser lint typecheck
 	$(BIN)/pytest
 
+# The flaw matrix: the catalog against the reference app with no flaw and with each
+# deliberate flaw (reference_app/flaws.py); exits 0 only if every flaw is caught.
+flaws: $(STAMP) browser
+	$(BIN)/nodouble flaws
+
 demo: $(STAMP) browser
 	$(BIN)/nodouble demo
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/nodouble bench
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
+
+# The full torture run (figures of record for docs/reliability.md): PostgreSQL, MariaDB, SQLite.
+torture: $(STAMP)
+	$(BIN)/nodouble torture --scale full --database postgresql --database mariadb --database sqlite

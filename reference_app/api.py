@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from reference_app import webhooks
+from reference_app import flaws, webhooks
 from reference_app.checkout import REPLAYED_HEADER
 from reference_app.errors import PROBLEM, ProblemError
 from reference_app.schemas import (
@@ -49,8 +49,9 @@ def _user(request: Request) -> str:
 
 
 @router.get("/healthz", response_model=Health, tags=["ops"])
-def healthz() -> Health:
-    return Health(status="ok")
+def healthz(request: Request) -> Health:
+    flaw: str = request.app.state.settings.flaw
+    return Health(status="ok", flaw=None if flaw in flaws.OFF else flaw)
 
 
 @router.post("/api/session", response_model=SessionOut, tags=["session"], responses=_PROBLEMS)
@@ -141,9 +142,12 @@ def confirm_order(
 async def provider_webhook(request: Request) -> JSONResponse:
     """Signed provider events; duplicates and out-of-order deliveries are harmless."""
     payload = await request.body()
-    secret: str = request.app.state.settings.webhook_secret
+    settings = request.app.state.settings
     try:
-        webhooks.verify(payload, request.headers.get("stripe-signature"), secret)
+        # FLAW(webhook_no_signature): the event is believed without checking who sent it.
+        if not flaws.active(settings, "webhook_no_signature"):
+            signature = request.headers.get("stripe-signature")
+            webhooks.verify(payload, signature, settings.webhook_secret)
     except webhooks.SignatureError as exc:
         raise ProblemError(400, "bad-signature", str(exc)) from None
     try:
@@ -153,7 +157,9 @@ async def provider_webhook(request: Request) -> JSONResponse:
     if not isinstance(event, dict):
         raise ProblemError(400, "malformed-event", "The event must be a JSON object.")
     try:
-        handling = await run_in_threadpool(webhooks.handle, request.app.state.sessionmaker, event)
+        handling = await run_in_threadpool(
+            webhooks.handle, request.app.state.sessionmaker, event, flaw=settings.flaw
+        )
     except ValueError as exc:
         raise ProblemError(400, "malformed-event", str(exc)) from None
     return JSONResponse({"received": True, "handling": handling})

@@ -11,9 +11,11 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reference_app import api, db, errors, migrate
+from reference_app import api, db, errors, flaws, migrate
 from reference_app.config import ConfigError, Settings
+from reference_app.limits import RequestLimits
 from reference_app.provider import ProviderClient
+from reference_app.reaper import ReaperThread
 from reference_app.reconciler import ReconcilerThread
 from reference_app.service import CheckoutService
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ConfigError as exc:
             print(f"reference_app: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+    flaws.warn_if_active(settings)
     engine = db.make_engine(settings.database_url)
     migrate.upgrade(engine)
     sessions = db.make_sessionmaker(engine)
@@ -60,16 +63,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.provider_api_key,
         timeout=settings.provider_timeout_seconds,
         max_attempts=settings.provider_max_attempts,
+        flaw=settings.flaw,
     )
     reconciler = ReconcilerThread(sessions, provider, settings.reconcile_interval_seconds)
+    reaper = ReaperThread(sessions, settings.reaper_interval_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        reconciler.start()
+        # FLAW(no_reconcile): nothing ever settles a payment left PENDING by a crash after
+        # the charge (neither at startup nor in the background).
+        reconcile = not flaws.active(settings, "no_reconcile")
+        if reconcile:
+            reconciler.start()
+        reaper.start()
         try:
             yield
         finally:
-            reconciler.stop()
+            reaper.stop()
+            if reconcile:
+                reconciler.stop()
             provider.close()
             engine.dispose()
 
@@ -91,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if pages is not None:
         app.include_router(pages)
     app.add_middleware(NoStore)
+    app.add_middleware(RequestLimits)
     return app
 
 

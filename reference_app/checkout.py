@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from reference_app import db
+from reference_app import db, flaws
 from reference_app._crash import crash_point
 from reference_app.config import Settings
 from reference_app.errors import PROBLEM, problem_body
@@ -73,6 +73,9 @@ class Charge:
     payment_id: str
     request: ChargeRequest
     created: bool
+    unrecorded: Payment | None = None
+    """A payment the claim did not write (only under the ``charge_before_record`` flaw):
+    ``finish`` inserts it after the provider call."""
 
 
 class _Answer(Exception):
@@ -115,13 +118,19 @@ class Checkout:
     ) -> None:
         self._sessions = sessions
         self._provider = provider
+        self._settings = settings
+        self._check_reads: sessionmaker[Session] | None = None
         self._lease = timedelta(seconds=settings.lease_seconds)
         self._ttl = timedelta(seconds=settings.key_ttl_seconds)
 
     def confirm(self, request: ConfirmRequest) -> ConfirmOutcome:
         token = secrets.token_hex(16)
         try:
-            step = db.transaction(self._sessions, lambda s: self._claim(s, request, token))
+            if flaws.active(self._settings, "check_then_insert"):
+                # FLAW(check_then_insert): see _check_then_insert; two transactions, no lock.
+                step = self._check_then_insert(request, token)
+            else:
+                step = db.transaction(self._sessions, lambda s: self._claim(s, request, token))
         except _Answer as answer:
             return answer.outcome
         if isinstance(step, Respond):
@@ -137,6 +146,19 @@ class Checkout:
 
     def _claim(self, session: Session, request: ConfirmRequest, token: str) -> Respond | Charge:
         now = utcnow()
+        if flaws.active(self._settings, "key_not_user_scoped"):
+            # FLAW(key_not_user_scoped): a finished answer stored under this key is replayed
+            # whoever stored it: the lookup forgets the user the key belongs to.
+            anyone = session.execute(
+                sa.select(IdempotencyKey)
+                .where(
+                    IdempotencyKey.idempotency_key == request.key,
+                    IdempotencyKey.recovery_point == "finished",
+                )
+                .limit(1)
+            ).scalar_one_or_none()
+            if anyone is not None:
+                return Respond(replay(anyone))
         key = self._lock_key(session, request, now)
         if key.fingerprint != request.fingerprint:
             raise _Answer(
@@ -153,10 +175,22 @@ class Checkout:
             raise _Answer(in_progress(key.locked_until - now))
         key.locked_until = now + self._lease
         key.lease_token = token
+        if flaws.active(self._settings, "lock_across_call_released_early"):
+            # FLAW(lock_across_call_released_early): the lease only covers this transaction,
+            # not the provider call after it; and a request that finds the key free takes it
+            # for a dead attempt and restarts that attempt under a fresh provider key.
+            key.locked_until = now
+            if key.payment_id is not None:
+                stale = lock_payment(session, key.payment_id)
+                if stale.status == "PENDING":
+                    retry = secrets.token_hex(4)
+                    stale.provider_idempotency_key = f"{provider_key(stale.id)}-r{retry}"
+                    session.flush()
 
         order = lock_order(session, request.order_id, user=request.user)
         if order is None:
             raise _Answer(problem(404, "not-found", f"No order {request.order_id} for you."))
+        amount = self._amount(order, request)
 
         if key.payment_id is not None:  # a retry after a crash or lost answer: resume
             payment = lock_payment(session, key.payment_id)
@@ -172,7 +206,12 @@ class Checkout:
             return Respond(store(key, outcome_for(order, paid)))
 
         pending = active_payment(session, order.id)
-        if pending is not None:
+        if pending is not None and flaws.active(self._settings, "no_business_key_guard"):
+            # FLAW(no_business_key_guard): only the client's key dedupes. Another key's live
+            # payment for this order is not reused nor waited for: it is cancelled to make
+            # room (which is what lets a second row past UNIQUE active_order_id).
+            cancel_for_new_attempt(session, pending, now)
+        elif pending is not None:
             if pending.status != "PENDING":
                 raise ImpossibleState(f"order {order.id} is open but {pending.id} is CONFIRMED")
             holder = live_lease(session, pending.id, now, exclude=key.id)
@@ -183,12 +222,102 @@ class Checkout:
             key.recovery_point = "payment_created"
             return Charge(key.id, pending.id, charge_request(pending), created=False)
 
-        payment = new_payment(order, str(request.payload["payment_method"]), now)
+        payment = new_payment(order, str(request.payload["payment_method"]), now, amount)
+        if flaws.active(self._settings, "charge_before_record"):
+            # FLAW(charge_before_record): the payment row and its provider key are written
+            # only after the provider call (in finish); a crash or a retry in between finds
+            # no record of the charge and makes another one.
+            key.order_id = order.id
+            return Charge(key.id, payment.id, charge_request(payment), True, payment)
         session.add(payment)
         session.flush()  # the UNIQUE active_order_id check runs here, before any charge
         key.order_id, key.payment_id = order.id, payment.id
         key.recovery_point = "payment_created"
         return Charge(key.id, payment.id, charge_request(payment), created=True)
+
+    def _amount(self, order: Order, request: ConfirmRequest) -> int:
+        """The amount to charge: the order's. A client's differing ``amount`` is refused."""
+        claimed = request.payload.get("amount")
+        if claimed is None or claimed == order.amount:
+            return order.amount
+        if flaws.active(self._settings, "trust_client_amount"):
+            # FLAW(trust_client_amount): the amount the request names is charged.
+            return int(claimed)
+        raise _Answer(
+            problem(
+                422,
+                "amount-mismatch",
+                f"The amount {claimed} is not the order's amount {order.amount}; reload the "
+                "order. The checkout always charges the order's own amount.",
+            )
+        )
+
+    # -- the check_then_insert flaw ----------------------------------------------------
+
+    def _check_then_insert(self, request: ConfirmRequest, token: str) -> Respond | Charge:
+        """FLAW(check_then_insert): look the key and the order up in one transaction, then
+        insert the key and the payment in another. Nothing holds between the two: requests
+        that arrive together all pass the check, and each inserts (and charges) its own
+        payment; a live payment inserted meanwhile is cancelled to make room, as if the
+        UNIQUE active_order_id were not there."""
+
+        def check(session: Session) -> Respond | None:
+            now = utcnow()
+            key = session.execute(
+                sa.select(IdempotencyKey).where(
+                    IdempotencyKey.user_id == request.user,
+                    IdempotencyKey.idempotency_key == request.key,
+                )
+            ).scalar_one_or_none()
+            if key is not None:
+                if key.fingerprint != request.fingerprint:
+                    raise _Answer(problem(422, "idempotency-key-reused", "Use a new key."))
+                if key.recovery_point == "finished":
+                    return Respond(replay(key))
+                if key.locked_until is not None and key.locked_until > now:
+                    raise _Answer(in_progress(key.locked_until - now))
+            order = session.execute(
+                sa.select(Order).where(Order.id == request.order_id, Order.user_id == request.user)
+            ).scalar_one_or_none()
+            if order is None:
+                raise _Answer(problem(404, "not-found", f"No order {request.order_id} for you."))
+            live = active_payment(session, order.id)
+            if order.status == "paid" and live is not None:
+                return Respond(outcome_for(order, live))
+            if live is not None and live_lease(session, live.id, now) is not None:
+                raise _Answer(in_progress(timedelta(seconds=1)))
+            return None
+
+        # The check reads through a plain pool of its own, outside the write lock that every
+        # real transaction takes (BEGIN IMMEDIATE on SQLite), as a "read first" helper or a
+        # replica read would: concurrent checks all run and all see "nothing yet".
+        if self._check_reads is None:
+            engine = self._sessions.kw["bind"]
+            args = {"check_same_thread": False} if engine.dialect.name == "sqlite" else {}
+            reader = sa.create_engine(engine.url, pool_size=20, max_overflow=40, connect_args=args)
+            self._check_reads = sessionmaker(reader, expire_on_commit=False)
+        checked = db.transaction(self._check_reads, check)
+        if checked is not None:
+            return checked
+
+        def insert(session: Session) -> Charge:
+            now = utcnow()
+            key = self._lock_key(session, request, now)
+            key.locked_until, key.lease_token = now + self._lease, token
+            order = lock_order(session, request.order_id, user=request.user)
+            if order is None:
+                raise _Answer(problem(404, "not-found", f"No order {request.order_id} for you."))
+            live = active_payment(session, order.id)
+            if live is not None:
+                cancel_for_new_attempt(session, live, now)
+            payment = new_payment(order, str(request.payload["payment_method"]), now)
+            session.add(payment)
+            session.flush()
+            key.order_id, key.payment_id = order.id, payment.id
+            key.recovery_point = "payment_created"
+            return Charge(key.id, payment.id, charge_request(payment), created=True)
+
+        return db.transaction(self._sessions, insert)
 
     def _lock_key(self, session: Session, request: ConfirmRequest, now: datetime) -> IdempotencyKey:
         db.insert_ignore(
@@ -230,6 +359,10 @@ class Checkout:
         key = session.execute(
             sa.select(IdempotencyKey).where(IdempotencyKey.id == step.key_row_id).with_for_update()
         ).scalar_one()
+        if step.unrecorded is not None:  # the charge_before_record flaw: recorded only now
+            session.add(step.unrecorded)
+            session.flush()
+            key.payment_id = step.unrecorded.id
         if key.recovery_point == "finished":
             return replay(key)
         payment = session.get_one(Payment, step.payment_id)
@@ -238,9 +371,21 @@ class Checkout:
             raise ImpossibleState(f"payment {payment.id} has no order")
         payment = lock_payment(session, step.payment_id)
         if result.outcome == "unknown" and payment.status == "PENDING":
-            key.recovery_point = "provider_called"
-            key.locked_until = key.lease_token = None
-            return processing(order, payment)
+            if flaws.active(self._settings, "store_provider_error"):
+                # FLAW(store_provider_error): "the provider failed" is taken for "declined"
+                # and stored as the key's final answer, though the money may have moved.
+                result = ChargeResult("declined", result.intent_id, "provider_error")
+            elif flaws.active(self._settings, "release_on_error"):
+                # FLAW(release_on_error): like much idempotency middleware, an error releases
+                # the key (and the attempt) so that "the client can simply retry".
+                session.delete(key)
+                cancel_for_new_attempt(session, payment, utcnow(), code="provider_error")
+                order.confirm_key = None
+                return problem(502, "provider-error", "The payment provider failed; retry.")
+            else:
+                key.recovery_point = "provider_called"
+                key.locked_until = key.lease_token = None
+                return processing(order, payment)
         settle(session, order, payment, result)
         return store(key, outcome_for(order, payment))
 
@@ -322,14 +467,25 @@ def live_lease(
     return until if until.tzinfo else until.replace(tzinfo=now.tzinfo)
 
 
-def new_payment(order: Order, payment_method: str, now: datetime) -> Payment:
+def cancel_for_new_attempt(
+    session: Session, payment: Payment, now: datetime, *, code: str = "superseded"
+) -> None:
+    """Only flaws call this: give up a live payment without asking the provider."""
+    payment.status, payment.active_order_id = "FAILED", None
+    payment.failure_code, payment.updated_at = code, now
+    session.flush()
+
+
+def new_payment(
+    order: Order, payment_method: str, now: datetime, amount: int | None = None
+) -> Payment:
     payment_id = "pay_" + secrets.token_hex(12)
     return Payment(
         id=payment_id,
         order_id=order.id,
         active_order_id=order.id,
         status="PENDING",
-        amount=order.amount,
+        amount=order.amount if amount is None else amount,
         currency=order.currency,
         payment_method=payment_method,
         provider_idempotency_key=provider_key(payment_id),

@@ -8,9 +8,12 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from reference_app import flaws as _flaws
+
 DEV_SESSION_SECRET = "dev-only-session-secret-change-me"
-FLAWS = frozenset({"", "none"})
-"""Values accepted by ``NODOUBLE_FLAW``; the reference app ships no deliberate flaw."""
+FLAWS = _flaws.OFF | frozenset(_flaws.FLAWS)
+"""Values accepted by ``NODOUBLE_FLAW``: empty or ``none`` (the default: no flaw), or the
+name of one deliberate flaw (``reference_app/flaws.py``)."""
 
 ENV_VARS: dict[str, str] = {
     "database_url": "NODOUBLE_DATABASE_URL",
@@ -22,6 +25,7 @@ ENV_VARS: dict[str, str] = {
     "key_ttl_seconds": "NODOUBLE_KEY_TTL_SECONDS",
     "flaw": "NODOUBLE_FLAW",
     "reconcile_interval_seconds": "NODOUBLE_RECONCILE_INTERVAL_SECONDS",
+    "reaper_interval_seconds": "NODOUBLE_REAPER_INTERVAL_SECONDS",
     "provider_timeout_seconds": "NODOUBLE_PROVIDER_TIMEOUT_SECONDS",
 }
 
@@ -47,6 +51,8 @@ class Settings(BaseModel):
     """0 disables the background reconciler thread (startup reconciliation still runs)."""
     provider_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     provider_max_attempts: int = Field(default=4, ge=1, le=20)
+    reaper_interval_seconds: float = Field(default=3600.0, ge=0)
+    """How often expired idempotency keys are removed (reference_app/reaper.py); 0: never."""
 
     @field_validator("database_url")
     @classmethod
@@ -80,7 +86,8 @@ class Settings(BaseModel):
     @classmethod
     def _known_flaw(cls, value: str) -> str:
         if value not in FLAWS:
-            raise ValueError(f"must be one of {sorted(FLAWS)}")
+            allowed = ", ".join(["none", *_flaws.names()])
+            raise ValueError(f"unknown flaw; allowed: {allowed}")
         return value
 
     @classmethod
@@ -109,4 +116,5 @@ def _one_line(exc: ValidationError) -> str:
     field = str(error["loc"][0]) if error["loc"] else "?"
     name = ENV_VARS.get(field, field)
     value = error.get("input")
-    return f"{name}={value!r} is invalid: {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{name}={value!r} is invalid: {message}"

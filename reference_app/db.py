@@ -96,7 +96,14 @@ def transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) ->
 
 
 def is_retryable(exc: DBAPIError) -> bool:
-    """A deadlock, lock timeout or busy database: rerunning the transaction is correct."""
+    """A deadlock, lock timeout, busy database or dropped connection: rerun the transaction.
+
+    A connection lost mid-transaction (``pg_terminate_backend``, a server restart) rolled
+    the transaction back, or committed it if it died during COMMIT; every ``work`` given to
+    ``transaction`` reads its state before it writes, so a rerun finds what is there.
+    """
+    if exc.connection_invalidated:
+        return True
     code = _code(exc)
     if isinstance(code, int):
         return code in _MYSQL_RETRY_CODES

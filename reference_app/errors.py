@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -22,8 +23,10 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Request body too large",
     422: "Unprocessable request",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 
@@ -89,6 +92,22 @@ def install(app: FastAPI) -> None:
             "validation",
             "The request does not match the schema; see errors for each field.",
             errors=errors,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+            log.warning("database unavailable: %s", str(exc).splitlines()[0])
+            return problem_response(
+                503,
+                "database-unavailable",
+                "The database is briefly unavailable; nothing was lost. Retry the same "
+                "request (same Idempotency-Key) after Retry-After seconds.",
+                {"Retry-After": "1"},
+            )
+        log.exception("unhandled database error", exc_info=exc)
+        return problem_response(
+            500, "internal", "Something went wrong on our side; it is safe to retry."
         )
 
     @app.exception_handler(Exception)

@@ -34,7 +34,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from reference_app import csrf
+from reference_app import csrf, flaws
 from reference_app.catalog import MAX_QUANTITY
 from reference_app.errors import ProblemError
 from reference_app.schemas import LineItemIn, OrderView
@@ -107,7 +107,12 @@ def _render(
 ) -> Response:
     context.setdefault("session", get_session(request))
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
-    return _private(response)
+    _private(response)
+    if flaws.active(request.app.state.settings, "cacheable_pages"):
+        # FLAW(cacheable_pages): pages may be kept and shown again from a cache (Back,
+        # a shared proxy) instead of being asked for anew: a stale, live Pay button.
+        response.headers["Cache-Control"] = "private, max-age=600"
+    return response
 
 
 def _error_page(request: Request, status: int, title: str, detail: str) -> Response:
@@ -283,6 +288,9 @@ async def confirm_page(request: Request, order_id: str) -> Response:
         "methods": PAYMENT_METHODS,
         "selected": PAYMENT_METHODS[0][0],
         "decline": _last_decline(order),
+        # FLAW(no_button_guard): the page tells checkout.js not to guard the Pay button, so
+        # it stays enabled and every click submits the form again.
+        "button_guard": not flaws.active(request.app.state.settings, "no_button_guard"),
     }
     return _render(request, "confirm.html", context)
 
@@ -319,6 +327,12 @@ async def confirm_submit(request: Request, order_id: str) -> Response:
             return _not_found(request)
         return _error_page(request, exc.status, "Could not confirm the payment", exc.detail)
     if outcome.status == 200:
+        if flaws.active(request.app.state.settings, "no_prg"):
+            # FLAW(no_prg): the POST answers the success page itself (200, no redirect), so
+            # the page on screen is a POST result: Reload or Back re-sends the payment.
+            paid = await _load_order(request, session, order_id)
+            if paid is not None:
+                return _render(request, "success.html", {"order": paid})
         return _see_other(_success_url(order_id))
     if outcome.status == 404:
         return _not_found(request)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import httpx
 
+from reference_app import flaws
+
 log = logging.getLogger("reference_app.provider")
 
 ChargeOutcome = Literal["succeeded", "declined", "unknown"]
@@ -56,6 +58,7 @@ class ProviderClient:
         max_attempts: int = 4,
         backoff: float = 0.1,
         transport: httpx.BaseTransport | None = None,
+        flaw: str = "",
     ) -> None:
         self._client = httpx.Client(
             base_url=base_url,
@@ -65,6 +68,7 @@ class ProviderClient:
         )
         self._max_attempts = max_attempts
         self._backoff = backoff
+        self._flaw = flaw
 
     def close(self) -> None:
         self._client.close()
@@ -80,14 +84,15 @@ class ProviderClient:
             "metadata[order_id]": request.order_id,
             "metadata[payment_id]": request.payment_id,
         }
+        headers = {"Idempotency-Key": request.provider_key}
+        if flaws.active(self._flaw, "no_provider_key"):
+            # FLAW(no_provider_key): no idempotency key, so every retry below (and every
+            # resumed attempt) is a brand-new charge for the provider.
+            headers = {}
         last = "no attempt"
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = self._client.post(
-                    "/v1/payment_intents",
-                    data=form,
-                    headers={"Idempotency-Key": request.provider_key},
-                )
+                response = self._client.post("/v1/payment_intents", data=form, headers=headers)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 log.warning("provider call failed (attempt %d): %s", attempt, last)

@@ -33,6 +33,11 @@ class ConfirmIn(BaseModel):
     payment_method: str = Field(
         default="pm_card_visa", pattern=r"^pm_[A-Za-z0-9_]{1,100}$", examples=["pm_card_visa"]
     )
+    amount: int | None = Field(
+        default=None,
+        description="Optional: the amount the customer saw, in minor units. It is never "
+        "charged; if it differs from the order's amount the confirm is refused (422).",
+    )
 
 
 class SessionIn(BaseModel):
@@ -100,6 +105,8 @@ class Problem(BaseModel):
 
 class Health(BaseModel):
     status: str
+    flaw: str | None = None
+    """The deliberate flaw switched on (``NODOUBLE_FLAW``), or null: the real checkout."""
 
 
 @dataclass(frozen=True)

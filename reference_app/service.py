@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reference_app import catalog, db
+from reference_app import catalog, db, flaws
 from reference_app.checkout import Checkout, ConfirmRequest, key_problem, problem
 from reference_app.config import Settings
 from reference_app.models import Order, Payment, utcnow
@@ -115,6 +115,10 @@ class CheckoutService:
         path: str,
     ) -> ConfirmOutcome:
         """Pay the order at most once, whatever the client repeats (see checkout.py)."""
+        if flaws.active(self.settings, "no_idempotency"):
+            # FLAW(no_idempotency): the client's key is thrown away; every request, even a
+            # retry or one without a key, is processed as a brand-new request.
+            key = "ignored-" + secrets.token_hex(12)
         bad_key = key_problem(key)
         if bad_key is not None:
             return bad_key
@@ -124,7 +128,8 @@ class CheckoutService:
         except ValidationError as exc:
             errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
             return problem(422, "validation", "The confirm body is invalid.", errors=errors)
-        request = ConfirmRequest(user, order_id, key, body.model_dump(), method, path)
+        payload = body.model_dump(exclude_none=True)
+        request = ConfirmRequest(user, order_id, key, payload, method, path)
         return self._checkout.confirm(request)
 
     def page_confirm_key(self, user: str, order_id: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from reference_app import db
+from reference_app import db, flaws
 from reference_app.checkout import lock_order, lock_payment, settle
 from reference_app.models import Payment, WebhookEvent, utcnow
 from reference_app.provider import ChargeResult
@@ -64,22 +64,22 @@ def verify(
         raise SignatureError("signature timestamp is outside the tolerance")
 
 
-def handle(sessions: sessionmaker[Session], event: dict[str, Any]) -> Handling:
+def handle(sessions: sessionmaker[Session], event: dict[str, Any], *, flaw: str = "") -> Handling:
     """Apply one verified event exactly once (the insert and the effect share a transaction)."""
     event_id, event_type = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise ValueError("an event needs a string id and type")
 
     def work(session: Session) -> Handling:
-        db.insert_ignore(
-            session,
-            WebhookEvent,
-            {
-                "event_id": event_id,
-                "event_type": event_type[:64],
-                "received_at": utcnow(),
-            },
-        )
+        row_values = {"event_id": event_id, "event_type": event_type[:64], "received_at": utcnow()}
+        if flaws.active(flaw, "webhook_no_dedupe"):
+            # FLAW(webhook_no_dedupe): no insert-or-find on the event id: every delivery is
+            # taken for a new event, so a redelivery collides with UNIQUE event_id and fails
+            # (500), and the provider keeps retrying an event we already applied.
+            session.add(WebhookEvent(**row_values))
+            session.flush()
+        else:
+            db.insert_ignore(session, WebhookEvent, row_values)
         row = session.execute(
             sa.select(WebhookEvent).where(WebhookEvent.event_id == event_id).with_for_update()
         ).scalar_one()

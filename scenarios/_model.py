@@ -17,6 +17,17 @@ DEFAULT_INVARIANTS: tuple[str, ...] = (
 )
 """Every scenario is judged by these; a scenario adds its own on top."""
 
+RECOVERY_INVARIANTS: tuple[str, ...] = (
+    "at_most_one_charge",
+    "success_means_one_charge",
+    "told_the_truth",
+    "no_lost_payment",
+    "no_orphan_charge",
+    "problem_on_5xx",
+)
+"""For scenarios that break something and let the target recover: once the reconcile
+window has passed, every charge must be known to the checkout as paid."""
+
 BROWSER_INVARIANTS: tuple[str, ...] = (
     "no_post_on_success_load",
     "no_repost_on_navigation",

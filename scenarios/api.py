@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from scenarios._model import DEFAULT_INVARIANTS, Scenario
-from scenarios.steps import Burst, Confirm, CreateOrder, NetworkFault, ReadOrder
+from scenarios.steps import (
+    Burst,
+    Confirm,
+    CreateOrder,
+    NetworkFault,
+    ProviderFault,
+    ReadOrder,
+    Sleep,
+)
 
 SCENARIOS = (
     Scenario(
@@ -41,6 +49,34 @@ SCENARIOS = (
             ReadOrder(),
         ),
         tags=("api", "network"),
+    ),
+    Scenario(
+        id="api.retry_while_in_flight",
+        title="The client stops waiting while the provider is slow and retries with the same "
+        "key; one charge",
+        threat="retry-after-timeout",
+        steps=(
+            CreateOrder(),
+            ProviderFault(mode="delay", delay_ms=2_000),
+            Confirm(key="k1", timeout_s=0.8),
+            Confirm(key="k1", patience=10),
+            Sleep(ms=2_500),  # let the slow first call land before the ledger is read
+            ReadOrder(),
+        ),
+        tags=("api", "provider"),
+    ),
+    Scenario(
+        id="api.tampered_amount",
+        title="A confirm naming a forged amount is refused; the order is charged its own amount",
+        threat="key-reuse",
+        steps=(
+            CreateOrder(),
+            Confirm(key="k1", tamper=True),
+            Confirm(key="k2"),
+            ReadOrder(),
+        ),
+        invariants=(*DEFAULT_INVARIANTS, "charge_matches_order"),
+        tags=("api", "validation"),
     ),
     Scenario(
         id="api.duplicate_delivery",

@@ -23,6 +23,8 @@ from scenarios.steps import (
 )
 
 Steps = Callable[[bool], tuple[Step, ...]]
+JS_CLICKS = ("pay_click_sends_one_post",)
+"""With JavaScript on, the page guards its Pay button: a burst of clicks sends one POST."""
 
 
 def _invariants(spa: bool, steps: tuple[Step, ...]) -> tuple[str, ...]:
@@ -40,7 +42,13 @@ def _invariants(spa: bool, steps: tuple[Step, ...]) -> tuple[str, ...]:
 
 
 def _variants(
-    name: str, title: str, threat: str, steps: Steps, *, spa: bool = True
+    name: str,
+    title: str,
+    threat: str,
+    steps: Steps,
+    *,
+    spa: bool = True,
+    extra: tuple[str, ...] = (),
 ) -> tuple[Scenario, ...]:
     flavours = (False, True) if spa else (False,)
     return tuple(
@@ -49,7 +57,7 @@ def _variants(
             title=f"{title} ({'single-page' if is_spa else 'server-rendered'})",
             threat=threat,
             steps=steps(is_spa),
-            invariants=_invariants(is_spa, steps(is_spa)),
+            invariants=(*_invariants(is_spa, steps(is_spa)), *extra),
             tags=("browser", "spa" if is_spa else "ssr"),
         )
         for is_spa in flavours
@@ -76,6 +84,16 @@ def _rapid_clicks(spa: bool) -> tuple[Step, ...]:
         BrowserCheckout(spa=spa),
         ClickPay(count=5, interval_ms=40),
         WaitForState(),
+        ReadOrder(),
+    )
+
+
+def _impatient_clicks(spa: bool) -> tuple[Step, ...]:
+    return (
+        BrowserCheckout(spa=spa),
+        ProviderFault(mode="delay", delay_ms=1_500),
+        ClickPay(count=4, interval_ms=250, wait=False),
+        WaitForState(timeout_ms=15_000),
         ReadOrder(),
     )
 
@@ -178,8 +196,19 @@ SCENARIOS = (
         "back-forward",
         _brief,
     ),
-    *_variants("double_click", "Double-click on Pay", "double-click", _double_click),
-    *_variants("rapid_clicks", "Five rapid clicks on Pay", "double-click", _rapid_clicks),
+    *_variants(
+        "double_click", "Double-click on Pay", "double-click", _double_click, extra=JS_CLICKS
+    ),
+    *_variants(
+        "rapid_clicks", "Five rapid clicks on Pay", "double-click", _rapid_clicks, extra=JS_CLICKS
+    ),
+    *_variants(
+        "impatient_clicks",
+        "Clicks on Pay again and again while the provider is slow",
+        "double-click",
+        _impatient_clicks,
+        extra=JS_CLICKS,
+    ),
     *_variants(
         "double_click_nojs",
         "Double-click on Pay with JavaScript off",

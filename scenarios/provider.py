@@ -7,7 +7,7 @@ order back. What differs is the fault and where in the story the retry happens.
 
 from __future__ import annotations
 
-from scenarios._model import Scenario
+from scenarios._model import RECOVERY_INVARIANTS, Scenario
 from scenarios.steps import (
     ClearProviderFaults,
     Confirm,
@@ -18,14 +18,7 @@ from scenarios.steps import (
     Step,
 )
 
-INVARIANTS = (
-    "at_most_one_charge",
-    "success_means_one_charge",
-    "told_the_truth",
-    "no_lost_payment",
-    "no_orphan_charge",
-    "problem_on_5xx",
-)
+INVARIANTS = RECOVERY_INVARIANTS
 
 
 def _story(fault: ProviderFault, *, reconcile_first: bool = False) -> tuple[Step, ...]:

@@ -6,10 +6,11 @@ turns a crash into ``valid="unknown"``: a checker that cannot finish never says 
 
 Money invariants (read the ledger):
 ``at_most_one_charge``, ``success_means_one_charge``, ``no_orphan_charge``,
-``no_lost_payment``, ``told_the_truth``.
+``no_lost_payment``, ``told_the_truth``, ``charge_matches_order``.
 Protocol invariants: ``replays_identical``, ``problem_on_5xx``.
 Browser invariants (flaws that endanger users without charging twice yet):
-``no_post_on_success_load``, ``no_store_on_payment_pages``, ``post_redirect_get``.
+``no_post_on_success_load``, ``no_store_on_payment_pages``, ``post_redirect_get``,
+``pay_click_sends_one_post``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 from harness.checkers import (
     at_most_one_charge,
     changed_body_refused,
+    charge_matches_order,
     forged_webhooks_rejected,
     keys_user_scoped,
     missing_key_refused,
@@ -27,6 +29,7 @@ from harness.checkers import (
     no_post_on_success_load,
     no_repost_on_navigation,
     no_store_on_payment_pages,
+    pay_click_sends_one_post,
     post_redirect_get,
     problem_on_5xx,
     replays_identical,
@@ -68,6 +71,8 @@ CHECKERS: dict[str, Checker] = {
         webhooks_accepted,
         forged_webhooks_rejected,
         no_repost_on_navigation,
+        pay_click_sends_one_post,
+        charge_matches_order,
     )
 }
 

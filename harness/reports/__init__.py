@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness._redact import redact, redact_text
 from harness.reports._html import to_html, write_html
 from harness.reports._json import ReportError, load_report, write_json
 from harness.reports._junit import to_xml, write_junit
@@ -24,7 +25,6 @@ from harness.reports._model import (
     Target,
     threat_link,
 )
-from harness._redact import redact, redact_text
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -15,8 +15,8 @@ from typing import Any
 
 import jinja2
 
-from harness.reports._model import RunReport, ScenarioRun
 from harness._redact import redact
+from harness.reports._model import RunReport, ScenarioRun
 from harness.reports._template import TEMPLATE
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
@@ -100,17 +100,42 @@ def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]
 
 def to_html(report: RunReport, report_dir: Path) -> str:
     matrix = report.flaw_matrix
-    rows = []
+    rows: list[dict[str, Any]] = []
+    summary = ""
     if matrix is not None:
+        glyphs = {"caught": "✖", "passed": "·", "error": "!", "n/a": "-"}
         for flaw in matrix.flaws:
-            rate = matrix.catch_rate(flaw)
+            share = matrix.catch_rate(flaw)
+            caught = matrix.caught_by(flaw)
+            applicable = [s for s in matrix.scenarios if matrix.cell(flaw, s) != "n/a"]
+            verdict = (
+                f"{len(caught)} of {len(applicable)} ({share:.0%})" if share is not None else "n/a"
+            )
+            rate = matrix.rates.get(flaw)
             rows.append(
                 {
                     "flaw": flaw,
-                    "cells": [matrix.cell(flaw, s) for s in matrix.scenarios],
-                    "rate": "n/a" if rate is None else f"{rate:.0%}",
+                    "guard": matrix.guards.get(flaw, ""),
+                    "ok": matrix.flaw_caught(flaw),
+                    "verdict": verdict if caught else f"NOT CAUGHT ({verdict})",
+                    "rate": "" if rate is None else f"{rate.caught}/{rate.runs} ({rate.rate:.0%})",
+                    "rate_ok": matrix.rate_ok(flaw),
+                    "cells": [
+                        {"scenario": s, "value": (c := matrix.cell(flaw, s)), "glyph": glyphs[c]}
+                        for s in matrix.scenarios
+                    ],
+                    "evidence": matrix.evidence.get(flaw, []),
                 }
             )
+        caught_n = sum(1 for f in matrix.flaws if matrix.flaw_caught(f))
+        base = "passed" if matrix.baseline_passed() else "FAILED"
+        summary = (
+            f"baseline {base if matrix.baseline else 'not run'}; {caught_n} of "
+            f"{len(matrix.flaws)} flaw(s) caught"
+            + "".join(
+                f"; {f} caught in {r.caught}/{r.runs} repeats" for f, r in matrix.rates.items()
+            )
+        )
     redacted = report.model_copy(
         update={
             "target": report.target.model_copy(update={"base_url": redact(report.target.base_url)})
@@ -121,6 +146,7 @@ def to_html(report: RunReport, report_dir: Path) -> str:
         s=report.summary(),
         matrix=matrix,
         matrix_rows=rows,
+        matrix_summary=summary,
         runs=[_run_view(run, report_dir, i) for i, run in enumerate(report.runs)],
     )
 

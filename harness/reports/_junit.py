@@ -12,7 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.reports._model import CheckOutcome, RunReport, ScenarioRun
+from harness.reports._model import CheckOutcome, FlawMatrix, RunReport, ScenarioRun
 
 
 def _evidence(check: CheckOutcome) -> str:
@@ -48,6 +48,39 @@ def _case(run: ScenarioRun) -> ET.Element:
     return case
 
 
+def _flaw_suite(matrix: FlawMatrix) -> ET.Element:
+    """One testcase per seeded flaw: it passes when some scenario caught the flaw (and a racy
+    flaw was caught often enough); it fails when the harness let the flaw through."""
+    missed = [f for f in matrix.flaws if not matrix.flaw_caught(f)]
+    suite = ET.Element(
+        "testsuite", name="nodouble flaws", tests=str(len(matrix.flaws)),
+        failures=str(len(missed)), errors="0", skipped="0",
+        time=f"{sum(v for k, v in matrix.wall_s.items() if k != 'baseline'):.3f}",
+    )  # fmt: skip
+    for flaw in matrix.flaws:
+        case = ET.SubElement(
+            suite, "testcase", classname="flaws", name=flaw,
+            time=f"{matrix.wall_s.get(flaw, 0.0):.3f}",
+        )  # fmt: skip
+        caught = matrix.caught_by(flaw)
+        rate = matrix.rates.get(flaw)
+        rate_text = f"; caught in {rate.caught}/{rate.runs} repeats" if rate else ""
+        if not caught:
+            failure = ET.SubElement(
+                case, "failure", message="no scenario caught this flaw", type="FlawNotCaught"
+            )
+            failure.text = f"guard removed: {matrix.guards.get(flaw, '?')}"
+        elif not matrix.rate_ok(flaw):
+            failure = ET.SubElement(
+                case, "failure", type="FlawCaughtUnreliably",
+                message=f"caught too rarely{rate_text} (needed {matrix.required_rate:.0%})",
+            )  # fmt: skip
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = f"caught by {', '.join(caught)}{rate_text}"
+    return suite
+
+
 def to_xml(report: RunReport) -> str:
     summary = report.summary()
     suites = ET.Element("testsuites", name="nodouble")
@@ -71,6 +104,9 @@ def to_xml(report: RunReport) -> str:
         ET.SubElement(props, "property", name=name, value=value)
     for run in report.runs:
         suite.append(_case(run))
+    if report.flaw_matrix is not None and report.flaw_matrix.baseline:
+        # A matrix from `nodouble flaws` (it always has a baseline): one case per flaw.
+        suites.append(_flaw_suite(report.flaw_matrix))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
 

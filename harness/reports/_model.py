@@ -6,6 +6,7 @@ report from another version fails with a message naming the field.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -17,7 +18,8 @@ from harness.types import ScenarioStatus, Validity
 
 SCHEMA_VERSION: Literal["1"] = "1"
 THREAT_MODEL = "docs/threat-model.md"
-Cell = Literal["caught", "passed", "n/a"]
+Cell = Literal["caught", "passed", "n/a", "error"]
+"""``error``: the scenario broke or could not decide; never counted as caught."""
 
 
 def threat_link(threat_id: str) -> str:
@@ -91,16 +93,74 @@ class ScenarioRun(_Model):
         return [c for c in self.checks if c.valid is False]
 
 
+class FlawRate(_Model):
+    """How often a racy flaw was caught over repeated runs of the scenarios that catch it."""
+
+    caught: int
+    runs: int
+    scenarios: list[str] = Field(default_factory=list)
+    """The scenarios repeated; a repeat catches the flaw if any of them failed."""
+    per_scenario: dict[str, list[int]] = Field(default_factory=dict)
+    """``[caught, runs]`` per repeated scenario."""
+
+    @property
+    def rate(self) -> float:
+        return self.caught / self.runs if self.runs else 0.0
+
+
+class FlawEvidence(_Model):
+    """One scenario that caught a flaw: the invariants it found violated."""
+
+    scenario: str
+    violated: list[str]
+    message: str = ""
+    first: dict[str, Any] | None = None
+
+
 class FlawMatrix(_Model):
-    """Which scenario caught which seeded flaw (filled by the flaw-matrix run)."""
+    """Which scenario caught which seeded flaw (filled by ``nodouble flaws``)."""
 
     flaws: list[str]
     scenarios: list[str]
     cells: dict[str, dict[str, Cell]]
     """``cells[flaw][scenario]``; a missing cell reads as ``n/a``."""
+    baseline: dict[str, ScenarioStatus] = Field(default_factory=dict)
+    """Status of each scenario against the checkout with no flaw."""
+    guards: dict[str, str] = Field(default_factory=dict)
+    """Flaw → the guard it removes (one line)."""
+    racy: list[str] = Field(default_factory=list)
+    rates: dict[str, FlawRate] = Field(default_factory=dict)
+    """Racy flaws: how often they were caught over ``repeat`` runs."""
+    required_rate: float = 0.95
+    evidence: dict[str, list[FlawEvidence]] = Field(default_factory=dict)
+    wall_s: dict[str, float] = Field(default_factory=dict)
+    """Flaw (or ``baseline``) → wall time of its run, seconds."""
+    command: str = ""
 
     def cell(self, flaw: str, scenario: str) -> Cell:
         return self.cells.get(flaw, {}).get(scenario, "n/a")
+
+    def caught_by(self, flaw: str) -> list[str]:
+        return [s for s in self.scenarios if self.cell(flaw, s) == "caught"]
+
+    def rate_ok(self, flaw: str) -> bool:
+        """A racy flaw must be caught in at least ``required_rate`` of its repeats."""
+        rate = self.rates.get(flaw)
+        if rate is None:
+            return flaw not in self.racy
+        return rate.runs > 0 and rate.caught >= math.ceil(self.required_rate * rate.runs - 1e-9)
+
+    def flaw_caught(self, flaw: str) -> bool:
+        return bool(self.caught_by(flaw)) and self.rate_ok(flaw)
+
+    def baseline_passed(self) -> bool:
+        statuses = list(self.baseline.values())
+        applicable = [s for s in statuses if s != "not_applicable"]
+        return bool(applicable) and all(s == "passed" for s in applicable)
+
+    def gate(self) -> bool:
+        """Exit 0 only if the baseline passed and every flaw was caught (reliably)."""
+        return self.baseline_passed() and all(self.flaw_caught(f) for f in self.flaws)
 
     def catch_rate(self, flaw: str) -> float | None:
         """Share of applicable scenarios that caught this flaw; None if none applied."""

@@ -30,6 +30,17 @@ pre{background:#fff;border:1px solid #dde1e7;padding:8px;overflow:auto;white-spa
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 img.shot{max-width:100%;border:1px solid #dde1e7;margin:4px 0}
 .muted{color:#6b7280}
+.matrix-wrap{overflow-x:auto}
+table.matrix{width:auto;font-size:12px}table.matrix th{white-space:nowrap}
+table.matrix th.vert{height:190px;vertical-align:bottom;padding:4px 2px}
+table.matrix th.vert span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
+table.matrix td.cell{text-align:center;width:18px;padding:2px;font-weight:700}
+.c-caught{background:#d8f3e3;color:#0a7a3d}.c-passed{background:#fff;color:#9ca3af}
+.c-error{background:#fff1c2;color:#9a6700}.c-n-a{background:#f1f2f4;color:#9ca3af}
+.b-passed{background:#d8f3e3;color:#0a7a3d}.b-failed,.b-error,.bad{background:#fde2e1;color:#b3261e;font-weight:700}
+.b-not-applicable{background:#f1f2f4;color:#9ca3af}
+tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
+.legend{padding:0 4px;border-radius:3px}
 </style>
 </head>
 <body>
@@ -59,10 +70,26 @@ img.shot{max-width:100%;border:1px solid #dde1e7;margin:4px 0}
 
 {% if matrix %}
 <h2>Flaw matrix</h2>
-<table id="flaw-matrix"><thead><tr><th>flaw</th>{% for sc in matrix.scenarios %}<th>{{ sc }}</th>{% endfor %}<th>catch rate</th></tr></thead>
-<tbody>{% for row in matrix_rows %}<tr><th>{{ row.flaw }}</th>
-{% for cell in row.cells %}<td class="{{ cell | replace('/', '-') }}">{{ cell }}</td>{% endfor %}
-<td>{{ row.rate }}</td></tr>{% endfor %}</tbody></table>
+<p id="flaw-verdict" class="{{ 'caught' if matrix.gate() else 'failed' }}"><b>{{ matrix_summary }}</b></p>
+{% if matrix.command %}<p class="muted">produced by <code>{{ matrix.command }}</code></p>{% endif %}
+<p class="muted">Rows: the checkout with no flaw (baseline), then one deliberate flaw each. Columns: scenarios.
+<span class="legend c-caught">&#x2716; caught</span> the scenario failed (an invariant was violated) ·
+<span class="legend c-passed">&middot; passed</span> the flaw went unnoticed there ·
+<span class="legend c-error">! error</span> · <span class="legend c-n-a">&ndash; n/a</span>.
+Baseline cells: <span class="legend b-passed">&#x2713; passed</span> <span class="legend b-failed">&#x2716; failed</span>.
+A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matrix.required_rate * 100) }} %).</p>
+<div class="matrix-wrap"><table id="flaw-matrix" class="matrix"><thead><tr><th>flaw</th><th>caught by</th><th>catch rate</th>
+{% for sc in matrix.scenarios %}<th class="vert" title="{{ sc }}"><span>{{ sc }}</span></th>{% endfor %}</tr></thead>
+<tbody>{% if matrix.baseline %}<tr class="baseline"><th>baseline (no flaw)</th>
+<td class="{{ 'b-passed' if matrix.baseline_passed() else 'b-failed' }}">{{ 'every scenario passed' if matrix.baseline_passed() else 'FAILED' }}</td><td></td>
+{% for sc in matrix.scenarios %}{% set st = matrix.baseline.get(sc, 'n/a') %}<td class="cell b-{{ st | replace('/', '-') | replace('_', '-') }}" title="baseline · {{ sc }}: {{ st }}">{{ {'passed': '✓', 'failed': '✖', 'error': '!'}.get(st, '-') }}</td>{% endfor %}</tr>{% endif %}
+{% for row in matrix_rows %}<tr><th title="{{ row.guard }}">{{ row.flaw }}</th>
+<td class="{{ 'c-caught' if row.ok else 'bad' }}">{{ row.verdict }}</td><td class="{{ '' if row.rate_ok else 'bad' }}">{{ row.rate }}</td>
+{% for cell in row.cells %}<td class="cell c-{{ cell.value | replace('/', '-') }}" title="{{ row.flaw }} · {{ cell.scenario }}: {{ cell.value }}">{{ cell.glyph }}</td>{% endfor %}</tr>{% endfor %}</tbody></table></div>
+<details open><summary>What each flaw removes and what caught it</summary>
+<table class="evidence"><thead><tr><th>flaw</th><th>guard removed</th><th>caught by (violated invariants)</th></tr></thead><tbody>
+{% for row in matrix_rows %}<tr><th>{{ row.flaw }}</th><td>{{ row.guard }}</td><td>{% for e in row.evidence %}<div><code>{{ e.scenario }}</code>: {{ e.violated | join(', ') }}</div>{% else %}<span class="bad">not caught</span>{% endfor %}</td></tr>{% endfor %}
+</tbody></table></details>
 {% endif %}
 
 <h2>Scenarios</h2>

@@ -24,6 +24,8 @@
     var form = document.getElementById("confirm-form");
     var button = document.getElementById("pay");
     if (!form || !button) return;
+    // FLAW(no_button_guard) only: the server asked for no guard (see reference_app/flaws.py).
+    if (form.dataset.buttonGuard === "off") return;
     var status = form.querySelector(".status");
     form.addEventListener("submit", function (event) {
       if (form.dataset.submitting === "true") {

@@ -1,0 +1,89 @@
+"""Harness speed: wall time of the scenario catalog against the embedded default target,
+per scenario and in total, through :class:`harness.runner.Runner` (the code behind
+``nodouble run``), so whatever makes the runner faster shows up here.
+
+Two groups, timed separately: API, provider, webhook and process scenarios (goal < 30 s on
+a 2-core machine) and browser scenarios (goal < 60 s). Every applicable scenario must pass:
+a fast harness that reports failures on the reference checkout proves nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.bench._model import BenchContext, BenchResult, Goal
+from harness.browser import find_chromium
+from harness.profile import load_profile
+from harness.runner import Runner
+from harness.target import REFERENCE_PROFILE, open_target
+from scenarios import Scenario, catalog
+
+API_GOAL_S = 30.0
+BROWSER_GOAL_S = 60.0
+QUICK = ("api.same_key_sequential", "api.parallel_same_key")
+
+
+def _groups(quick: bool) -> dict[str, tuple[Scenario, ...]]:
+    everything = catalog()
+    if quick:
+        return {"api": tuple(s for s in everything if s.id in QUICK), "browser": ()}
+    return {
+        "api": tuple(s for s in everything if "browser" not in s.needs),
+        "browser": tuple(s for s in everything if "browser" in s.needs),
+    }
+
+
+def time_group(ctx: BenchContext, name: str, scenarios: tuple[Scenario, ...]) -> dict[str, Any]:
+    """Start the embedded target, run ``scenarios`` once through the Runner, time it all."""
+    unavailable: dict[str, str] = {}
+    if any("browser" in s.needs for s in scenarios):
+        lookup = find_chromium()
+        if not lookup.found:
+            unavailable["browser"] = unavailable["browser_spa"] = lookup.explain()
+    workdir = ctx.workdir / f"harness-{name}"
+    started = time.perf_counter()
+    target = open_target(load_profile(REFERENCE_PROFILE), workdir)
+    try:
+        runner = Runner(target, ctx.report_dir / "harness" / name, unavailable=unavailable)
+        report = runner.run(scenarios)
+    finally:
+        target.stop()
+    wall = time.perf_counter() - started
+    runs = [
+        {"id": r.scenario_id, "status": r.status, "duration_s": r.duration_s} for r in report.runs
+    ]
+    return {
+        "scenarios": len(scenarios),
+        "wall_s": round(wall, 2),
+        "runs": runs,
+        "ran": sum(r["status"] != "not_applicable" for r in runs),
+        "not_passed": [
+            f"{r['id']}: {r['status']}"
+            for r in runs
+            if r["status"] not in ("passed", "not_applicable")
+        ],
+        "skipped": [r["id"] for r in runs if r["status"] == "not_applicable"],
+    }
+
+
+def run(ctx: BenchContext) -> BenchResult:
+    result = BenchResult("harness_speed")
+    goals = {"api": API_GOAL_S, "browser": BROWSER_GOAL_S}
+    for name, scenarios in _groups(ctx.quick).items():
+        if not scenarios:
+            continue
+        group = time_group(ctx, name, scenarios)
+        result.figures[name] = group
+        result.invariants[f"{name}: every applicable scenario passed"] = not group["not_passed"]
+        result.invariants[f"{name}: at least one scenario ran"] = group["ran"] > 0
+        result.goals.append(
+            Goal(
+                f"harness wall time: {name} scenarios ({group['ran']})",
+                group["wall_s"],
+                goals[name],
+                "max",
+                "s",
+            )
+        )
+    return result
