@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`.
-# Each creates .venv if missing and installs what it needs (pinned by constraints.txt).
+# Each creates .venv if missing and installs what it needs (pinned by constraints.txt),
+# the bench extra included: tests/bench proves the benchmark code works.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed-dev
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -38,7 +39,6 @@ demo: $(STAMP) browser
 	$(BIN)/nodouble demo
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/nodouble bench
 
 clean:
