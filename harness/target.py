@@ -95,9 +95,14 @@ def open_target(
             database_url=database_url,
             provider_url=provider_url,
             flaw=flaw,
-            # A short lease and a busy reconciler keep crash scenarios quick; both stay
-            # safe because the provider dedupes every retry by the payment's own key.
-            extra_env={"NODOUBLE_RECONCILE_INTERVAL_SECONDS": "1", "NODOUBLE_LEASE_SECONDS": "3"},
+            # A short lease, a short provider timeout and a busy reconciler keep the fault
+            # and crash scenarios quick; all three stay safe because the provider dedupes
+            # every retry by the payment's own key.
+            extra_env={
+                "NODOUBLE_RECONCILE_INTERVAL_SECONDS": "1",
+                "NODOUBLE_LEASE_SECONDS": "3",
+                "NODOUBLE_PROVIDER_TIMEOUT_SECONDS": "3",
+            },
         ).start()
         assert stack.provider_url is not None
         return Target(profile, stack.app_url, stack.provider_url, _EmbeddedProcess(stack), stack)
