@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from harness._testing import missing
 from harness.browser import find_chromium
 from harness.flaws import FlawOptions, execute
 from harness.reports import load_report
@@ -22,8 +23,9 @@ EXPECTED = {
 
 @pytest.mark.slow
 def test_reduced_matrix_catches_each_flaw_and_the_baseline_passes(tmp_path: Path) -> None:
-    if not find_chromium().found:
-        pytest.skip("no Chromium for the browser scenario")  # CI=true fails elsewhere
+    lookup = find_chromium()
+    if not lookup.found:
+        missing("Chromium", lookup.explain())  # a skip locally, a failure with CI=true
     options = FlawOptions(
         flaws=list(EXPECTED), repeat=3, pattern=",".join(sorted(set(EXPECTED.values()))), jobs=2
     )
