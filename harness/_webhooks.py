@@ -7,8 +7,6 @@ correct checkout must refuse.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from fake_provider.webhooks import sign
 from harness.drivers.api import summarize_response
 
 if TYPE_CHECKING:
@@ -95,12 +94,12 @@ def forge(interp: Interpreter, order_id: str, how: str) -> None:
         "type": "payment_intent.succeeded", "created": now, "livemode": False,
         "data": {"object": intent},
     }  # fmt: skip
-    payload = json.dumps(event).encode()
+    payload = json.dumps(event)
     headers = {"Content-Type": "application/json"}
     if how == "bad_signature":
-        headers["Stripe-Signature"] = _signature(payload, "whsec_not_the_secret", now)
+        headers["Stripe-Signature"] = sign(payload, "whsec_not_the_secret", now)
     elif how == "stale":
-        headers["Stripe-Signature"] = _signature(payload, section.secret, now - 3600)
+        headers["Stripe-Signature"] = sign(payload, section.secret, now - 3600)
     url = interp.target.base_url + section.path
     op = interp.history.invoke(
         FORGER, "forged_webhook",
@@ -116,8 +115,3 @@ def forge(interp: Interpreter, order_id: str, how: str) -> None:
         interp.history.fail(op, {"response": summary})
     else:
         interp.history.ok(op, {"response": summary})
-
-
-def _signature(payload: bytes, secret: str, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from harness._databases import create_scratch_database, drop_scratch_database
 from harness._process import ServerProcess
 from harness.embedded import APP_FACTORY, PROVIDER_FACTORY, EmbeddedStack
 
@@ -27,26 +27,18 @@ class BenchSetupError(RuntimeError):
 @contextlib.contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database next to ``admin_url``, dropped afterwards."""
-    name = f"nodouble_bench_{uuid.uuid4().hex[:10]}"
     try:
-        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-        engine.dispose()
+        url, name = create_scratch_database(admin_url, "nodouble_bench")
     except Exception as exc:  # any driver error: the server is not usable
         first = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise BenchSetupError(
             f"PostgreSQL at {sa.engine.make_url(admin_url).render_as_string()} is not usable "
             f"({first}); start it or set NODOUBLE_BENCH_POSTGRES_URL"
         ) from None
-    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
-        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
+        drop_scratch_database(admin_url, name)
 
 
 def migrate(database_url: str) -> None:

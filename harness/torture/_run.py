@@ -9,14 +9,13 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
 from rich.console import Console
 
+from harness._databases import create_scratch_database, drop_scratch_database
 from harness._process import ServerProcess
 from harness.torture import SECTIONS, run_torture
 from harness.torture._figures import TortureReport, print_table, write
@@ -42,23 +41,17 @@ def scratch_database(kind: str, workdir: Path) -> Iterator[str]:
         return
     variable, default = ADMIN_URLS[kind]
     admin_url = os.environ.get(variable, default)
-    name = f"nodouble_torture_{uuid.uuid4().hex[:10]}"
     try:
-        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        url, name = create_scratch_database(admin_url, "nodouble_torture")
     except Exception as exc:
         first = str(exc).splitlines()[0]
         raise TortureSetupError(
             f"cannot create a {kind} database via {variable}: {first}"
         ) from None
     try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        with engine.connect() as conn:
-            force = " WITH (FORCE)" if kind == "postgresql" else ""
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        engine.dispose()
+        drop_scratch_database(admin_url, name)
 
 
 def torture(
