@@ -28,13 +28,15 @@ from fake_provider._forms import FormError, parse_form
 from fake_provider._idempotency import MAX_KEY_LENGTH, IdempotencyStore, fingerprint
 from fake_provider._params import Params
 from fake_provider._state import Store
-from fake_provider.faults import Fault, Faults
+from fake_provider.faults import Fault, Faults, moves_money
 from fake_provider.intents import Ctx, Payments, Work
 from fake_provider.ledger import Ledger
-from fake_provider.types import JSON, RequestRecord
+from fake_provider.types import JSON, FaultHit, RequestRecord
 from fake_provider.webhooks import Webhooks
 
 Prepare = Callable[[Params], Work]
+_HOLD_POLL = 0.05
+"""Seconds between two looks at the connection while a ``hang_after`` fault holds."""
 
 
 @dataclass
@@ -68,6 +70,28 @@ class DroppedResponse(Response):
             await asyncio.sleep(0)
 
 
+@dataclass
+class _Call:
+    """One ``/v1`` request on its way through the pipeline."""
+
+    request: Request
+    log: RequestRecord
+    key: str | None
+    hit: FaultHit | None = None
+    """The fault firing this request caused, if any."""
+    client_gone: bool = False
+    """The client closed the connection before the answer was sent."""
+
+    @property
+    def request_id(self) -> str:
+        return self.log["request_id"]
+
+    def said(self, effect: str, *, only_if_unsaid: bool = False) -> None:
+        """Write what the fault did into its hit (a request without a fault ignores it)."""
+        if self.hit is not None and not (only_if_unsaid and self.hit["effect"] is not None):
+            self.hit["effect"] = effect
+
+
 class Provider:
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -81,6 +105,8 @@ class Provider:
         )
         self.payments = Payments(self.store, self.ledger, self.webhooks.emit)
         self.requests: deque[RequestRecord] = deque(maxlen=50_000)
+        self._request_seq = 0
+        """Never reset: a cursor taken before a reset still sees every later request."""
 
     async def reset(self) -> None:
         with self.lock:
@@ -95,35 +121,58 @@ class Provider:
         method, path = request.method, request.url.path
         key = request.headers.get("idempotency-key") if method == "POST" else None
         log: RequestRecord = {
+            "seq": 0,  # numbered when the request ends
+            "request_id": _request_id(),
             "method": method,
             "path": path,
             "idempotency_key": key,
             "status": None,
             "replayed": False,
             "fault": None,
+            "money": moves_money(method, path, None),  # refined once the body is read
             "started": time.time(),
             "duration_ms": 0.0,
             "account": None,
         }
+        call = _Call(request, log, key)
         t0 = time.monotonic()
         try:
-            response = await self._pipeline(request, prepare, log, key)
+            response = await self._pipeline(call, prepare)
         except StripeError as exc:
-            response = _respond(exc.status, exc.body(), key)
+            response = _respond(exc.status, exc.body(), key, request_id=call.request_id)
         except Exception:  # a bug in the fake must still answer in Stripe's shape
-            response = _respond(500, api_error(500, "The fake provider failed.").body(), key)
-        if not isinstance(response, DroppedResponse):
+            body = api_error(500, "The fake provider failed.").body()
+            response = _respond(500, body, key, request_id=call.request_id)
+        if not isinstance(response, DroppedResponse) and not call.client_gone:
             log["status"] = response.status_code
+        call.said(
+            f"did nothing: the request was answered {response.status_code} before any work",
+            only_if_unsaid=True,
+        )
         log["duration_ms"] = round((time.monotonic() - t0) * 1000, 3)
-        self.requests.append(log)
+        self._log(log)
         return response
 
-    async def _pipeline(
-        self, request: Request, prepare: Prepare, log: RequestRecord, key: str | None
-    ) -> Response:
+    def _log(self, record: RequestRecord) -> None:
+        """Append to the request log under the next ``seq`` (runs on the event loop)."""
+        self._request_seq += 1
+        record["seq"] = self._request_seq
+        self.requests.append(record)
+
+    def requests_after(self, after_seq: int = 0) -> list[RequestRecord]:
+        return [r for r in self.requests if r["seq"] > after_seq]
+
+    def requests_cursor(self) -> int:
+        """The ``seq`` of the last logged request (0 before any): pass it as ``after_seq``."""
+        return self._request_seq
+
+    async def _pipeline(self, call: _Call, prepare: Prepare) -> Response:
+        request, log, key = call.request, call.log, call.key
+        method, path = request.method, request.url.path
         account = _account(request)
         log["account"] = account
         params = await _params(request)
+        log["money"] = moves_money(method, path, params)
         if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise invalid(
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters; this one has "
@@ -131,75 +180,104 @@ class Provider:
                 param="Idempotency-Key",
             )
         work = prepare(params)
-        fault = self.faults.take(request.method, request.url.path)
-        if fault is not None:
+        taken = self.faults.take(
+            method,
+            path,
+            money=log["money"],
+            request_id=call.request_id,
+            idempotency_key=key,
+            account=account,
+        )
+        fault: Fault | None = None
+        if taken is not None:
+            fault, call.hit = taken
             log["fault"] = f"{fault.id}:{fault.mode}"
             if fault.mode == "error_before":
+                call.said(f"answered {fault.status} before any work")
                 raise api_error(fault.status, f"Injected {fault.status} before any work.")
             if fault.mode == "in_flight":
+                call.said("answered 409 idempotency_key_in_use before any work")
                 raise _in_flight(key)
-        endpoint = f"{request.method} {request.url.path}"
-        request_id = _request_id()
+        endpoint = f"{method} {path}"
         if key is not None:
-            decision = self.keys.begin(account, key, fingerprint(endpoint, params), request_id)
+            decision = self.keys.begin(account, key, fingerprint(endpoint, params), call.request_id)
             if decision.kind == "in_flight":
                 raise _in_flight(key)
             if decision.kind == "mismatch":
                 raise _mismatch(key, decision.first_endpoint, endpoint)
             if decision.kind == "replay":
                 log["replayed"] = True
+                if call.hit is not None:
+                    call.hit["replayed"] = True
                 assert decision.body is not None
                 return await self._answer(
+                    call,
                     fault,
                     decision.status,
                     decision.body,
-                    key,
-                    replay_of=decision.request_id or request_id,
+                    replay_of=decision.request_id or call.request_id,
                 )
         try:
             if fault is not None and fault.mode == "delay":
                 await asyncio.sleep(fault.delay_ms / 1000)
         except BaseException:  # cancelled before any work: the key is free again
+            call.said("delayed, but the request was cancelled before any work")
             if key is not None:
                 self.keys.abandon(account, key)
             raise
         # From here on execution has begun: whatever happens, a response is stored under the
         # key, so a retry can never execute the work a second time.
         try:
-            status, body = self._execute(work, Ctx(account, key, request_id))
+            status, body = self._execute(work, Ctx(account, key, call.request_id))
         except Exception:  # a bug in the fake, after state may have changed: store a 500
             status, body = 500, api_error(500, "The fake provider failed.").body()
+        if fault is not None and fault.mode == "delay":
+            call.said(f"delayed {fault.delay_ms} ms, then worked normally")
         if fault is not None and fault.mode == "error_after":
             status, body = (
                 fault.status,
                 api_error(fault.status, "Injected error after work.").body(),
             )
+            call.said(f"worked then answered {fault.status}")
         if key is not None:
             self.keys.finish(account, key, status, body)
-        return await self._answer(fault, status, body, key, request_id=request_id)
+        return await self._answer(call, fault, status, body)
 
     async def _answer(
         self,
+        call: _Call,
         fault: Fault | None,
         status: int,
         body: JSON,
-        key: str | None,
         *,
-        request_id: str | None = None,
         replay_of: str | None = None,
     ) -> Response:
         """Apply a response-side fault (also to replays), then answer."""
-        if fault is not None and replay_of is not None:
+        key, replay = call.key, replay_of is not None
+        if fault is not None and replay:
             if fault.mode == "delay":
                 await asyncio.sleep(fault.delay_ms / 1000)
+                call.said(f"delayed {fault.delay_ms} ms, then replayed the stored answer")
             elif fault.mode == "error_after":  # the stored record stays as it is
                 body = api_error(fault.status, "Injected error after a replay.").body()
-                return _respond(fault.status, body, key, request_id=request_id)
+                call.said(f"answered {fault.status} instead of replaying the stored answer")
+                return _respond(fault.status, body, key, request_id=call.request_id)
         if fault is not None and fault.mode == "drop_after":
+            call.said(
+                "dropped the connection instead of replaying the stored answer"
+                if replay
+                else "worked then dropped the connection"
+            )
             return DroppedResponse()
         if fault is not None and fault.mode == "hang_after":
-            await asyncio.sleep(fault.delay_ms / 1000)
-        return _respond(status, body, key, request_id=request_id, replay_of=replay_of)
+            held, call.client_gone = await _hold(call.request, fault.delay_ms / 1000)
+            what = "held the replayed answer" if replay else "worked then held the answer"
+            call.said(
+                f"{what} {held:.2f} s until the client closed the connection"
+                if call.client_gone
+                else f"{what} {held:.1f} s (the limit), then answered"
+            )
+        return _respond(status, body, key, request_id=call.request_id, replay_of=replay_of)
 
     def _execute(self, work: Work, ctx: Ctx) -> tuple[int, JSON]:
         """Run ``work`` under the state lock; the result is a copy detached from live state."""
@@ -272,6 +350,21 @@ def _mismatch(key: str, first: str | None, now: str) -> StripeError:
         f"{key!r} if you meant to execute a different request.",
         stored=False,
     )
+
+
+async def _hold(request: Request, limit: float) -> tuple[float, bool]:
+    """Wait until the client closes the connection or ``limit`` seconds pass.
+
+    Returns the seconds held and whether the client went away first.
+    """
+    started = time.monotonic()
+    while True:
+        if await request.is_disconnected():
+            return time.monotonic() - started, True
+        left = limit - (time.monotonic() - started)
+        if left <= 0:
+            return limit, False
+        await asyncio.sleep(min(_HOLD_POLL, left))
 
 
 def _request_id() -> str:

@@ -13,7 +13,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-TABLES = ("intents", "charges", "refunds", "ledger", "idempotency", "events", "endpoints")
+TABLES = (
+    "intents",
+    "charges",
+    "refunds",
+    "ledger",
+    "idempotency",
+    "events",
+    "endpoints",
+    "meta",  # counters that must outlive a reset, such as the ledger's last seq
+)
 
 
 class Store:

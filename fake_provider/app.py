@@ -125,17 +125,33 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
     # -- control API ---------------------------------------------------------------
     async def ledger(request: Request) -> Response:
         q = request.query_params
+        after = _after_seq(request)
+        if isinstance(after, Response):
+            return after
         entries = provider.ledger.entries(
-            field=q.get("field"), value=q.get("value"), account=q.get("account"), kind=q.get("kind")
+            field=q.get("field"),
+            value=q.get("value"),
+            account=q.get("account"),
+            kind=q.get("kind"),
+            after_seq=after,
         )
         return JSONResponse({"data": entries})
+
+    async def ledger_cursor(request: Request) -> Response:
+        return JSONResponse({"seq": provider.ledger.cursor()})
 
     async def summary(request: Request) -> Response:
         q = request.query_params
         return JSONResponse(provider.ledger.summary(q.get("field", "order_id"), q.get("account")))
 
     async def requests_log(request: Request) -> Response:
-        return JSONResponse({"data": list(provider.requests)})
+        after = _after_seq(request)
+        if isinstance(after, Response):
+            return after
+        return JSONResponse({"data": provider.requests_after(after or 0)})
+
+    async def requests_cursor(request: Request) -> Response:
+        return JSONResponse({"seq": provider.requests_cursor()})
 
     async def reset(request: Request) -> Response:
         await provider.reset()
@@ -216,8 +232,10 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/v1/charges/{id}", get_charge, methods=get),
         Route("/v1/{rest:path}", unknown, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
         Route("/_fake/ledger", ledger, methods=get),
+        Route("/_fake/ledger/cursor", ledger_cursor, methods=get),
         Route("/_fake/summary", summary, methods=get),
         Route("/_fake/requests", requests_log, methods=get),
+        Route("/_fake/requests/cursor", requests_cursor, methods=get),
         Route("/_fake/reset", reset, methods=post),
         Route("/_fake/faults", add_fault, methods=post),
         Route("/_fake/faults", list_faults, methods=get),
@@ -246,6 +264,20 @@ def _page_offset(page: str | None) -> int:
             param="page",
         )
     return int(digits)
+
+
+def _after_seq(request: Request) -> int | Response | None:
+    """The ``after_seq`` query parameter, or the problem answer when it is not a count."""
+    raw = request.query_params.get("after_seq")
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        return _problem(
+            400,
+            "Invalid after_seq",
+            f"after_seq must be a whole number of 0 or more (a seq from a cursor), got {raw!r}.",
+        )
+    return int(raw)
 
 
 def _id(request: Request) -> str:

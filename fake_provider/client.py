@@ -47,10 +47,17 @@ class FakeProviderClient:
         value: str | None = None,
         account: str | None = None,
         kind: str | None = None,
+        after_seq: int | None = None,
     ) -> list[LedgerEntry]:
-        params = {"field": field, "value": value, "account": account, "kind": kind}
+        """Ledger lines in ``seq`` order; ``after_seq`` keeps those written after that cursor."""
+        params = {"field": field, "value": value, "account": account, "kind": kind,
+                  "after_seq": after_seq}  # fmt: skip
         query = {k: v for k, v in params.items() if v is not None}
         return cast(list[LedgerEntry], self._call("GET", "/_fake/ledger", params=query)["data"])
+
+    def ledger_cursor(self) -> int:
+        """The ``seq`` of the last ledger line (0 if none): pass it later as ``after_seq``."""
+        return int(self._call("GET", "/_fake/ledger/cursor")["seq"])
 
     def charges(self, order_id: str | None = None, account: str | None = None) -> list[LedgerEntry]:
         """Successful charges, optionally only those for one ``order_id``."""
@@ -61,8 +68,14 @@ class FakeProviderClient:
         query = {"field": field, **({"account": account} if account else {})}
         return cast(Summary, self._call("GET", "/_fake/summary", params=query))
 
-    def requests(self) -> list[RequestRecord]:
-        return cast(list[RequestRecord], self._call("GET", "/_fake/requests")["data"])
+    def requests(self, *, after_seq: int | None = None) -> list[RequestRecord]:
+        """The request log in the order requests ended; ``after_seq`` as for :meth:`ledger`."""
+        query = {} if after_seq is None else {"after_seq": after_seq}
+        return cast(list[RequestRecord], self._call("GET", "/_fake/requests", params=query)["data"])
+
+    def requests_cursor(self) -> int:
+        """The ``seq`` of the last logged request (0 if none)."""
+        return int(self._call("GET", "/_fake/requests/cursor")["seq"])
 
     def reset(self) -> None:
         self._call("POST", "/_fake/reset")
@@ -91,6 +104,7 @@ class FakeProviderClient:
         return cast(FaultRecord, self._call("POST", "/_fake/faults", json=body))
 
     def faults(self) -> list[FaultRecord]:
+        """Every armed fault with ``fired`` and its ``hits`` (request and effect of each)."""
         return cast(list[FaultRecord], self._call("GET", "/_fake/faults")["data"])
 
     def clear_faults(self) -> None:

@@ -1,26 +1,38 @@
 """Injected faults: the nemesis the fake carries inside itself.
 
-A fault names an endpoint pattern (``"POST /v1/payment_intents"``,
-``"POST /v1/payment_intents/*/confirm"`` where ``*`` is one path segment, or ``"*"``
-for every Stripe API request), a mode and when it fires: for the next ``count``
+A fault names the requests it aims at: an endpoint pattern (``"POST /v1/payment_intents"``,
+``"POST /v1/payment_intents/*/confirm"`` where ``*`` is one path segment), ``"*"`` for
+every Stripe API request, or ``"money"`` for every request that can move money (see
+:func:`moves_money`). It has a mode and says when it fires: for the next ``count``
 matching requests, or each time with ``probability`` drawn from ``random.Random(seed)``
-(both: with that probability, at most ``count`` times).
+(both: with that probability, at most ``count`` times). Only a matching request can use
+a fault up, and each firing is kept as a hit: which request, and what the fault did to it.
 
 Modes: ``delay`` (wait, then work normally), ``error_before`` (answer ``status``
 before touching any state), ``error_after`` (work, then answer 500; that answer is
 what the key replays), ``drop_after`` (work, then close the connection with no
-response), ``hang_after`` (work, then hold the response ``delay_ms``), ``in_flight``
-(answer 409 ``idempotency_key_in_use``).
+response), ``hang_after`` (work, then hold the response until the client closes the
+connection or ``delay_ms`` passes), ``in_flight`` (answer 409 ``idempotency_key_in_use``).
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from fake_provider.types import FAULT_MODES, FaultMode, FaultRecord
+from fake_provider._errors import StripeError
+from fake_provider._params import Params, get_bool
+from fake_provider.types import FAULT_MODES, FaultHit, FaultMode, FaultRecord
+
+MONEY = "money"
+"""The endpoint value that aims a fault at every request that can move money."""
+MAX_HITS = 1000
+"""Hits kept per fault (``fired`` keeps counting past it)."""
+_CHARGING_PATH = re.compile(r"/v1/payment_intents/[^/]+/(confirm|capture)")
 
 _DEFAULT_STATUS = {"error_before": 500, "error_after": 500, "in_flight": 409}
 _ALLOWED_STATUS = {"error_before": {500, 502, 503, 429}, "error_after": {500, 502, 503}}
@@ -28,6 +40,24 @@ _ALLOWED_STATUS = {"error_before": {500, 502, 503, 429}, "error_after": {500, 50
 
 class FaultSpecError(ValueError):
     """A fault description that cannot be used; the message names the field."""
+
+
+def moves_money(method: str, path: str, params: Params | None) -> bool:
+    """Whether this Stripe call can charge: a create with ``confirm=true``, a confirm, a capture.
+
+    ``params`` is ``None`` when the body could not be read; a create then counts as not
+    moving money (it cannot be shown to carry ``confirm=true``).
+    """
+    if method != "POST":
+        return False
+    if _CHARGING_PATH.fullmatch(path.rstrip("/")):
+        return True
+    if path.rstrip("/") != "/v1/payment_intents" or params is None:
+        return False
+    try:
+        return get_bool(params, "confirm") is True
+    except StripeError:  # a malformed flag is refused by validation, before any fault
+        return False
 
 
 @dataclass
@@ -41,9 +71,13 @@ class Fault:
     probability: float | None
     seed: int | None
     fired: int = 0
+    hits: list[FaultHit] = field(default_factory=list)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, *, money: bool = False) -> bool:
+        """Whether a request is one this fault aims at (``money``: see :func:`moves_money`)."""
+        if self.endpoint == MONEY:
+            return money
         if self.endpoint == "*":
             return True
         want_method, _, want_path = self.endpoint.partition(" ")
@@ -65,6 +99,7 @@ class Fault:
             "probability": self.probability,
             "seed": self.seed,
             "fired": self.fired,
+            "hits": [cast(FaultHit, dict(hit)) for hit in self.hits],
         }
 
 
@@ -74,8 +109,8 @@ def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
     if unknown:
         raise FaultSpecError(f"unknown field(s) {sorted(unknown)}")
     endpoint = spec.get("endpoint", "*")
-    if not isinstance(endpoint, str) or not (endpoint == "*" or " /" in endpoint):
-        raise FaultSpecError(f"endpoint must be '*' or 'METHOD /path', got {endpoint!r}")
+    if not isinstance(endpoint, str) or not (endpoint in ("*", MONEY) or " /" in endpoint):
+        raise FaultSpecError(f"endpoint must be '*', 'money' or 'METHOD /path', got {endpoint!r}")
     mode = spec.get("mode")
     if mode not in FAULT_MODES:
         raise FaultSpecError(f"mode must be one of {list(FAULT_MODES)}, got {mode!r}")
@@ -125,18 +160,44 @@ class Faults:
             self._faults.append(fault)
             return fault
 
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first armed fault matching this request, consumed if it fires."""
+    def take(
+        self,
+        method: str,
+        path: str,
+        *,
+        money: bool = False,
+        request_id: str = "",
+        idempotency_key: str | None = None,
+        account: str | None = None,
+    ) -> tuple[Fault, FaultHit] | None:
+        """The first armed fault matching this request, consumed if it fires.
+
+        The firing is recorded as a hit on the fault, which is returned with it; its
+        ``effect`` (and ``replayed``) are for the caller to fill in as the request goes on.
+        """
         with self._lock:
             for fault in self._faults:
                 if fault.count is not None and fault.fired >= fault.count:
                     continue
-                if not fault.matches(method, path):
+                if not fault.matches(method, path, money=money):
                     continue
                 if fault.probability is not None and fault._rng.random() >= fault.probability:
                     continue
                 fault.fired += 1
-                return fault
+                hit: FaultHit = {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "idempotency_key": idempotency_key,
+                    "account": account,
+                    "at": time.time(),
+                    "money": money,
+                    "replayed": False,
+                    "effect": None,
+                }
+                if len(fault.hits) < MAX_HITS:
+                    fault.hits.append(hit)
+                return fault, hit
         return None
 
     def records(self) -> list[FaultRecord]:

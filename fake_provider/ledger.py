@@ -3,6 +3,12 @@
 It is the ground truth the checkers compare a checkout's story against: if the
 ledger shows two charges for one order, the customer was charged twice, whatever
 the checkout's database says.
+
+Each line has a ``seq``, one more than the line before. A reader takes the cursor (the
+last ``seq``) before it acts and later asks for the lines ``after_seq`` it, to see every
+line written in between, whatever key or account they carry. ``seq`` never goes back:
+a reset forgets the lines but not the count, and the count is kept in the state file, so
+a cursor taken before a reset or a restart never hides a line written after it.
 """
 
 from __future__ import annotations
@@ -14,13 +20,16 @@ from typing import Any
 from fake_provider._state import Store
 from fake_provider.types import KeySummary, LedgerEntry, LedgerKind, Summary
 
+_SEQ_KEY = "ledger_seq"
+"""Row of the ``meta`` table that keeps the last ``seq`` across a reset."""
+
 
 class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
-        keys = store.keys("ledger")
-        self._seq = max((int(k) for k in keys), default=0)
+        kept = int(store.get("meta", _SEQ_KEY) or 0)  # how far seq went before a reset
+        self._seq = max([kept, *(int(k) for k in store.keys("ledger"))])
 
     def record(
         self,
@@ -37,6 +46,7 @@ class Ledger:
         with self._lock:
             self._seq += 1
             entry: LedgerEntry = {
+                "seq": self._seq,
                 "id": f"le_{self._seq:08d}",
                 "kind": kind,
                 "intent_id": intent_id,
@@ -58,9 +68,16 @@ class Ledger:
         value: str | None = None,
         account: str | None = None,
         kind: str | None = None,
+        after_seq: int | None = None,
     ) -> list[LedgerEntry]:
+        """Lines in ``seq`` order, filtered; ``after_seq``: only lines with a larger ``seq``."""
         result: list[LedgerEntry] = []
-        for entry in self.store.values("ledger"):
+        for key in self.store.keys("ledger"):
+            entry: LedgerEntry = self.store.get("ledger", key)
+            if "seq" not in entry:  # written before lines carried their seq: the key is it
+                entry = {**entry, "seq": int(key)}
+            if after_seq is not None and entry["seq"] <= after_seq:
+                continue
             if account is not None and entry["account"] != account:
                 continue
             if kind is not None and entry["kind"] != kind:
@@ -95,9 +112,15 @@ class Ledger:
         over = sorted(k for k, row in keys.items() if k != "" and row["charges"] > 1)
         return {"field": field, "keys": keys, "over_charged": over, "total_charges": total}
 
-    def clear(self) -> None:
+    def cursor(self) -> int:
+        """The ``seq`` of the last line written (0 before any)."""
         with self._lock:
-            self._seq = 0
+            return self._seq
+
+    def clear(self) -> None:
+        """Called after the store was wiped: remember how far ``seq`` went, in the store."""
+        with self._lock:
+            self.store.put("meta", _SEQ_KEY, self._seq)
 
 
 def _empty(currency: str) -> KeySummary:

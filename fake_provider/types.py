@@ -21,6 +21,8 @@ FAULT_MODES: tuple[str, ...] = (
 class LedgerEntry(TypedDict):
     """One line of the ledger: the provider's record of what really happened."""
 
+    seq: int
+    """Position in the ledger: grows by one per line and never goes back, not even on reset."""
     id: str
     kind: LedgerKind
     intent_id: str | None
@@ -50,17 +52,42 @@ class Summary(TypedDict):
 
 
 class RequestRecord(TypedDict):
-    """One Stripe API request as the fake saw it."""
+    """One Stripe API request as the fake saw it, logged when it ended."""
 
+    seq: int
+    """Order in which requests ended: grows by one per record, never goes back."""
+    request_id: str
+    """The ``Request-Id`` header of the answer (fault hits name the same id)."""
     method: str
     path: str
     idempotency_key: str | None
     status: int | None
+    """What the client was answered; ``None`` when no answer reached it (dropped, or the
+    client closed the connection while a ``hang_after`` fault held the answer)."""
     replayed: bool
     fault: str | None
+    money: bool
+    """The call can move money: a create with ``confirm=true``, a confirm or a capture."""
     started: float
     duration_ms: float
     account: str | None
+
+
+class FaultHit(TypedDict):
+    """One firing of a fault: the request it fired on and what it did to it."""
+
+    request_id: str
+    method: str
+    path: str
+    idempotency_key: str | None
+    account: str | None
+    at: float
+    """Unix time when the fault fired."""
+    money: bool
+    replayed: bool
+    """The request was answered from the idempotency record, so no new work was done."""
+    effect: str | None
+    """What the fault did, in one sentence; ``None`` while the request is still running."""
 
 
 class FaultRecord(TypedDict):
@@ -73,6 +100,7 @@ class FaultRecord(TypedDict):
     probability: float | None
     seed: int | None
     fired: int
+    hits: list[FaultHit]
 
 
 class Delivery(TypedDict):
