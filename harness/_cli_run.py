@@ -6,6 +6,7 @@ Kept apart from :mod:`harness.cli` so the command-line layer stays a thin shell.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +16,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness._preflight import SetupError
 from harness.browser import find_chromium
 from harness.profile import ProfileError, load_profile
-from harness.reports import RunReport, ScenarioRun, write_reports
+from harness.reports import RunReport, write_reports
 from harness.runner import Runner, RunOptions
 from harness.target import REFERENCE_PROFILE, open_target
+from harness.types import Severity
 from scenarios import select
 
 STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "not_applicable": "dim"}
@@ -38,6 +41,8 @@ def execute(
     console: Console,
     err: Console,
     jobs: int = 4,
+    race_repeat: int = 3,
+    gate_hygiene: bool = False,
 ) -> int:
     try:
         profile = load_profile(target or REFERENCE_PROFILE)
@@ -65,10 +70,12 @@ def execute(
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )
-    runner = Runner(
-        live, report_dir, RunOptions(repeat=repeat, seed=seed, jobs=jobs), unavailable=unavailable
-    )
-    total = len(chosen) * repeat
+    gate: tuple[Severity, ...] = tuple(profile.gate)
+    if gate_hygiene and "hygiene" not in gate:
+        gate = (*gate, "hygiene")
+    options = RunOptions(repeat=repeat, seed=seed, jobs=jobs, race_repeat=race_repeat, gate=gate)
+    runner = Runner(live, report_dir, options, unavailable=unavailable)
+    total = sum(repeat * (race_repeat if "race" in s.tags else 1) for s in chosen)
     try:
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -76,16 +83,19 @@ def execute(
         ) as bar:  # fmt: skip
             task = bar.add_task("running scenarios", total=total)
 
-            def advance(run: ScenarioRun) -> None:
-                bar.update(task, advance=1, description=run.scenario_id)
+            def advance(scenario_id: str) -> None:
+                bar.update(task, advance=1, description=scenario_id)
 
             result = runner.run(chosen, progress=advance)
+    except SetupError as exc:
+        shutil.rmtree(report_dir, ignore_errors=True)
+        return _say(err, str(exc), 2)
     finally:
         live.stop()
     paths = write_reports(result, report_dir)
     _print_summary(console, result)
     console.print(f"report: {paths['html']}  (also report.json, junit.xml)")
-    return 0 if _gate(result) else 1
+    return exit_code(result)
 
 
 def _say(err: Console, message: str, code: int) -> int:
@@ -94,15 +104,22 @@ def _say(err: Console, message: str, code: int) -> int:
     return code
 
 
-def _gate(result: RunReport) -> bool:
-    """The CI gate: every applicable scenario passed, and at least one ran."""
+def exit_code(result: RunReport) -> int:
+    """The CI gate: 0 when every applicable scenario passed (at least one ran) and every
+    ledger row was owned by a scenario; 1 on a money failure, an error or an unowned
+    charge; 3 when the only failures are hygiene ones that the gate included."""
     applicable = [r for r in result.runs if r.status != "not_applicable"]
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         unavailable = [r for r in result.runs if r.status == "not_applicable" and
                        (r.reason or "").startswith("no Chromium")]  # fmt: skip
         if unavailable:
-            return False
-    return bool(applicable) and all(r.status == "passed" for r in applicable)
+            return 1
+    if not applicable or result.unattributed:
+        return 1
+    bad = [r for r in applicable if r.status != "passed"]
+    if any(r.status == "error" or r.failure != "hygiene" for r in bad):
+        return 1
+    return 3 if bad else 0
 
 
 def _print_summary(console: Console, result: RunReport) -> None:

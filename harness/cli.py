@@ -1,8 +1,9 @@
 """The ``nodouble`` command line.
 
 Each subcommand is a thin shell over a module, imported lazily so that ``--help`` stays
-fast. Exit codes: 0 success, 1 a check failed, 2 bad usage (a message naming the option
-or field, never a stack trace).
+fast. Exit codes: 0 success, 1 a check failed (for ``run``: money lost or at risk, or a
+verdict that could not be reached), 2 bad usage or setup (a message naming the option or
+field, never a stack trace), 3 (``run``) only hygiene failures, with hygiene in the gate.
 """
 
 from __future__ import annotations
@@ -151,14 +152,31 @@ def run(
     jobs: Annotated[
         int, typer.Option(help="Scenario runs that may share the target at once.", min=1)
     ] = 4,
+    race_repeat: Annotated[
+        int, typer.Option(help="Run scenarios tagged 'race' N times as often.", min=1)
+    ] = 3,
+    gate_hygiene: Annotated[
+        bool,
+        typer.Option(
+            "--gate-hygiene",
+            help="Fail on hygiene violations too (no-store, PRG, problem+json...); by default "
+            "they are reported and only money failures fail the run.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the catalog against a checkout; exit 0 only if every applicable scenario passed."""
+    """Run the catalog against a checkout.
+
+    Exit 0 when no money invariant was violated and every verdict was reached; 1 on a
+    money failure, an error or an undecided verdict; 3 when only hygiene failed and the
+    gate includes hygiene (--gate-hygiene or the profile's gate); 2 for bad usage or setup.
+    """
     from harness._cli_run import execute
 
     code = execute(
         target=target, pattern=scenario, tags=tuple(tag or ()), report_root=report_dir,
         repeat=repeat, seed=seed, browser=browser, database_url=database_url,
-        console=console, err=err, jobs=jobs,
+        console=console, err=err, jobs=jobs, race_repeat=race_repeat,
+        gate_hygiene=gate_hygiene,
     )  # fmt: skip
     raise typer.Exit(code)
 
@@ -180,13 +198,21 @@ def flaws(
     ] = None,
     jobs: Annotated[int, typer.Option(help="Flaws run in parallel.", min=1)] = 2,
     browser: Annotated[bool, typer.Option(help="Run the browser scenarios.")] = True,
+    named_only: Annotated[
+        bool,
+        typer.Option(
+            "--named-only",
+            help="Run each flaw only against the scenarios docs/flaws.md names for it.",
+        ),
+    ] = False,
 ) -> None:
     """Run the catalog against the reference app with each deliberate flaw: the flaw matrix."""
     from harness.flaws import FlawOptions, execute
 
     options = FlawOptions(
-        flaws=list(flaw or ()), repeat=repeat, pattern=scenario, jobs=jobs, browser=browser
-    )
+        flaws=list(flaw or ()), repeat=repeat, pattern=scenario, jobs=jobs, browser=browser,
+        named_only=named_only,
+    )  # fmt: skip
     raise typer.Exit(execute(options, report_dir, console, err))
 
 

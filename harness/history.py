@@ -61,6 +61,9 @@ class History:
 
     ops: list[Op] = field(default_factory=list)
     started_ns: int = field(default_factory=time.monotonic_ns)
+    started_wall: float = field(default_factory=time.time)
+    """Unix time when the history started: ``started_wall + time_ns / 1e9`` is an op's
+    wall-clock time, to line it up with the provider's ledger."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _counter: Iterator[int] = field(default_factory=itertools.count, repr=False, compare=False)
 
@@ -108,6 +111,10 @@ class History:
         """Each invocation with its completion (``None`` if it never completed)."""
         done = {op.invoke_index: op for op in self.ops if op.invoke_index is not None}
         return [(op, done.get(op.index)) for op in self.ops if op.is_invoke]
+
+    def wall(self, op: Op) -> float:
+        """The op's unix time."""
+        return self.started_wall + op.time_ns / 1e9
 
     def to_json(self) -> list[dict[str, Any]]:
         return [op.to_json() for op in self.ops]

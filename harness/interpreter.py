@@ -11,11 +11,14 @@ bound here to real order ids, Idempotency-Keys unique to this run, sessions and 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from fake_provider.client import FakeProviderClient
 from harness import _webhooks
@@ -31,6 +34,8 @@ from scenarios import steps as s
 from scenarios._model import Scenario
 
 NEMESIS = "nemesis"
+MONEY = "money"
+"""The fake provider's matcher for every call that can move money."""
 SCENARIO_USERS = ("alice", "bob")
 
 
@@ -48,6 +53,10 @@ class RunState:
     """Order reference → the checkout's order id."""
     amounts: dict[str, int] = field(default_factory=dict)
     """Order id → amount the checkout quoted when the order was created."""
+    owners: dict[str, str] = field(default_factory=dict)
+    """Order id → the target's name of the user who created it."""
+    creators: dict[str, str] = field(default_factory=dict)
+    """Order id → the scenario's name of that user (``alice``, ``bob``)."""
     reconcile_window_passed: bool = False
     webhook_endpoints: list[str] = field(default_factory=list)
 
@@ -86,6 +95,12 @@ class Interpreter:
         self.browser = browser
         self.screenshots: list[str] = []
         """Screenshot paths relative to the report directory."""
+        self.fault_problems: list[str] = []
+        """Faults that were armed and never hit a money-moving call: the run proves nothing."""
+        self._armed: list[str] = []
+        """Ids of the provider faults this run armed and has not reported yet."""
+        self._requests_cursor: int | None = None
+        self._rules: list[ProxyRule] = []
         self._apis: dict[tuple[str, bool], ApiDriver] = {}
         self._proxy: FaultProxy | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -130,7 +145,9 @@ class Interpreter:
         try:
             if self.browser is not None:
                 self.browser.finish(self)
+            self._report_provider_faults()
             self.provider_faults.stop()
+            self._report_network_faults()
         finally:
             for endpoint in self.state.webhook_endpoints:
                 self.provider.delete_webhook_endpoint(endpoint)
@@ -192,8 +209,8 @@ class Interpreter:
         return dict(headers.get(name, {})) if headers else {}
 
     def _key_header(self) -> str:
-        header: str = self._api_section().confirm.idempotency_header
-        return header
+        """The confirm's idempotency header; ``""`` for a checkout keyed on the order."""
+        return self._api_section().confirm.idempotency_header or ""
 
     def _api_section(self) -> ApiSection:
         if self.profile.api is None:
@@ -222,12 +239,14 @@ class Interpreter:
         if done.type != "ok" or not isinstance(order_id, str | int):
             raise StepError(f"could not create an order: {_status_or_error(done)}")
         self.state.orders[self.state.ref(step.order)] = str(order_id)
+        self.state.owners[str(order_id)] = self.user_name(step.user)
+        self.state.creators[str(order_id)] = step.user
         amount = resolve_pointer(body, spec.amount_pointer)
         if isinstance(amount, int):
             self.state.amounts[str(order_id)] = amount
 
     def confirm_request(
-        self, order: str, key: str | None, user: str, payment_method: str, tamper: bool = False
+        self, order: str, key: str | None, user: str, payment_method: str, change: str | None = None
     ) -> RequestSpec:
         spec = self._api_section().confirm
         order_id = self.state.order_id(order)
@@ -236,8 +255,8 @@ class Interpreter:
             "payment_method": payment_method,
         }  # fmt: skip
         body = render(spec.body, values)
-        if tamper:
-            body = _tampered(body)
+        if change is not None:
+            body = _changed(body, change)
         return RequestSpec(
             "confirm", spec.method, render(spec.path, values), json=body,
             order_id=order_id, key=key,
@@ -245,9 +264,9 @@ class Interpreter:
 
     def confirm(self, step: s.Confirm) -> None:
         key = None if step.key is None else self.state.key(step.key)
-        request = self.confirm_request(step.order, key, step.user, step.payment_method, step.tamper)
+        request = self.confirm_request(step.order, key, step.user, step.payment_method, step.change)
         driver = self.api(step.user, through_proxy=step.through_proxy)
-        value = {"tampered": True} if step.tamper else None
+        value = {"tampered": True, "change": step.change} if step.change else None
         for _ in range(1 + step.patience):
             done = driver.send(request, timeout=step.timeout_s, extra=value)
             wait = _retry_after(done)
@@ -259,41 +278,105 @@ class Interpreter:
         keys = [self.state.key("burst") if step.same_key else self.state.key(f"burst-{i}")
                 for i in range(step.n)]  # fmt: skip
         requests = [self.confirm_request(step.order, k, step.user, "pm_card_visa") for k in keys]
-        self.api(step.user).burst(step.n, lambda i: requests[i])
+        self.api(step.user).burst(step.n, lambda i: requests[i], stagger_s=step.stagger_ms / 1000)
 
     def read_order(self, step: s.ReadOrder) -> None:
-        spec = self._api_section().read_order
-        if spec is None:
-            raise StepError("ReadOrder needs [api.read_order] in the profile")
+        """Record what the checkout shows for ``order``: ``paid`` is True, False, or None
+        when the answer cannot tell (an HTTP error, a pointer that does not resolve)."""
         order_id = self.state.order_id(step.order)
+        api = self.profile.api.read_order if self.profile.api is not None else None
+        pages = self.profile.browser.read_order if self.profile.browser is not None else None
+        if api is None:
+            if pages is None or self.browser is None:
+                raise StepError(
+                    "ReadOrder needs [api.read_order] or [browser.read_order] in the profile"
+                )
+            self.browser.read_order(self, order_id, step.user)
+            return
         values = {"order_id": order_id, "user": self.user_name(step.user)}
 
         def annotate(summary: dict[str, Any]) -> dict[str, Any]:
-            body = summary.get("body")
-            paid = resolve_pointer(body, spec.paid_pointer) == spec.paid_value
-            amount = resolve_pointer(body, spec.amount_pointer)
-            return {"paid": paid, "amount": amount if isinstance(amount, int) else None}
+            return _paid_state(summary, api.paid_pointer, api.paid_value, api.amount_pointer)
 
         self.api(step.user).request(
-            "read_order", spec.method, render(spec.path, values), order_id=order_id,
+            "read_order", api.method, render(api.path, values), order_id=order_id,
             annotate=annotate,
         )  # fmt: skip
 
     # -- nemesis steps ----------------------------------------------------------------------
 
     def provider_fault(self, step: s.ProviderFault) -> None:
-        self.provider_faults.start(
-            step.endpoint, step.mode, status=step.status, delay_ms=step.delay_ms or None,
-            count=step.count,
-        )  # fmt: skip
+        """Arm the fault for the calls that move money, and remember it for the report."""
+        provider = self.profile.provider
+        delay_ms = step.delay_ms or None
+        if step.mode == "hang_after":
+            delay_ms = int(provider.hold_limit_s * 1000)
+        if self._requests_cursor is None:
+            self._requests_cursor = self.provider.requests_cursor()
+        for endpoint in provider.charge_calls or [MONEY]:
+            done = self.provider_faults.start(
+                endpoint, step.mode, status=step.status, delay_ms=delay_ms, count=step.count
+            )
+            reply = done.value.get("reply") if done is not None else None
+            if isinstance(reply, dict) and reply.get("id"):
+                self._armed.append(str(reply["id"]))
 
     def clear_provider_faults(self, step: s.ClearProviderFaults) -> None:
+        self._report_provider_faults()
         self.provider_faults.stop()
 
-    def network_fault(self, step: s.NetworkFault) -> None:
-        self.proxy().add_rule(
-            ProxyRule(step.rule, step.method, step.path, step.count, step.delay_ms)
+    def _report_provider_faults(self) -> None:
+        """Write what each armed provider fault did into the history (``fault_report``)."""
+        if not self._armed:
+            return
+        armed, self._armed = self._armed, []
+        records = {str(r.get("id")): r for r in self.provider.faults()}
+        for fault_id in armed:
+            record = dict(records.get(fault_id) or {"id": fault_id, "fired": 0, "hits": []})
+            raw = record.get("hits")
+            hits: list[dict[str, Any]] = list(raw) if isinstance(raw, list) else []
+            money = [h for h in hits if _acted_on_money(h)]
+            op = self.history.invoke(NEMESIS, "fault_report", {"fault": "provider", **record})
+            self.history.ok(op, {"fired": len(hits), "fired_on_money": len(money)})
+            if not money:
+                self.fault_problems.append(self._unfired(record, hits))
+
+    def _unfired(self, record: dict[str, Any], hits: list[dict[str, Any]]) -> str:
+        calls: dict[str, int] = {}
+        for request in self.provider.requests(after_seq=self._requests_cursor or 0):
+            name = f"{request.get('method')} {request.get('path')}"
+            calls[name] = calls.get(name, 0) + 1
+        seen = ", ".join(f"{name} x{n}" for name, n in sorted(calls.items())) or "none"
+        where = "fired only on calls that move no money" if hits else "never fired"
+        return (
+            f"provider fault {record.get('mode')} aimed at {record.get('endpoint')} {where}; "
+            f"the checkout called the provider with: {seen}. Set [provider] charge_calls to "
+            "the call that charges (or check provider.url and api_key)"
         )
+
+    def network_fault(self, step: s.NetworkFault) -> None:
+        confirm = self._api_section().confirm
+        rule = ProxyRule(
+            step.rule, confirm.method, confirm_path_regex(confirm.path), step.count,
+            step.delay_ms,
+        )  # fmt: skip
+        self.proxy().add_rule(rule)
+        self._rules.append(rule)
+
+    def _report_network_faults(self) -> None:
+        rules, self._rules = self._rules, []
+        for rule in rules:
+            value = {"fault": "network", "action": rule.action, "method": rule.method,
+                     "path": rule.path, "count": rule.count}  # fmt: skip
+            op = self.history.invoke(NEMESIS, "fault_report", value)
+            self.history.ok(op, {"fired": rule.hits, "fired_on_money": rule.hits})
+            if rule.hits == 0:
+                seen = sorted({f"{e['method']} {e['path']}" for e in self.proxy().log})
+                self.fault_problems.append(
+                    f"network fault {rule.action} on {rule.method} {rule.path} never fired; "
+                    f"requests through the proxy: {', '.join(seen) or 'none'}. Check "
+                    "[api.confirm] method and path"
+                )
 
     def kill_target(self, step: s.KillTarget) -> None:
         process = self._process()
@@ -330,24 +413,27 @@ class Interpreter:
         return [ref.removesuffix(suffix) for ref in self.state.orders if ref.endswith(suffix)]
 
     def _agrees_with_ledger(self, ref: str) -> bool:
-        spec = self._api_section().read_order
+        """Whether the checkout shows the order paid exactly when the ledger has a charge.
+        Only a hint for leaving the wait early: the checkers judge afterwards."""
         order_id = self.state.order_id(ref)
         charged = bool(self.provider.ledger(
             field=self.profile.provider.business_key, value=order_id, kind="charge"
         ))  # fmt: skip
+        spec = self.profile.api.read_order if self.profile.api is not None else None
         if spec is None:
             return False
-        user = next(iter(self._apis))[0] if self._apis else "alice"
-        response = self.api(user).client.request(
-            spec.method, render(spec.path, {"order_id": order_id, "user": self.user_name(user)})
-        )
-        if response.status_code != 200:
-            return False
+        user = self.state.creators.get(order_id, "alice")
         try:
-            paid: bool = resolve_pointer(response.json(), spec.paid_pointer) == spec.paid_value
-        except ValueError:
+            response = self.api(user).client.request(
+                spec.method,
+                render(spec.path, {"order_id": order_id, "user": self.user_name(user)}),
+            )
+            body: Any = response.json()
+        except (httpx.HTTPError, ValueError):
             return False
-        return paid == charged
+        summary = {"status": response.status_code, "body": body}
+        paid = _paid_state(summary, spec.paid_pointer, spec.paid_value, spec.amount_pointer)
+        return paid["paid"] is charged
 
     # -- webhooks ---------------------------------------------------------------------------
 
@@ -390,15 +476,57 @@ def _retry_after(op: Op) -> float | None:
         return 1.0
 
 
-def _tampered(body: dict[str, Any]) -> dict[str, Any]:
-    """The same request with another payment method and a forged amount."""
+def _acted_on_money(hit: dict[str, Any]) -> bool:
+    """A fault hit that did its work on a call that moves money (not on a replay of a
+    stored answer, not on a request the provider refused before any work)."""
+    effect = str(hit.get("effect") or "")
+    return (
+        bool(hit.get("money")) and not hit.get("replayed") and not effect.startswith("did nothing")
+    )
+
+
+def _changed(body: dict[str, Any], change: str) -> dict[str, Any]:
+    """The same request with one thing changed: the payment method, or a forged amount.
+
+    A body with no ``payment_method`` field gets an extra field instead, so it still
+    differs from the first use of the key."""
     changed = dict(body)
-    if "payment_method" in changed:
+    if change == "amount":
+        changed["amount"] = 1
+    elif "payment_method" in changed:
         changed["payment_method"] = (
             "pm_card_mastercard" if changed["payment_method"] != "pm_card_mastercard"
             else "pm_card_visa"
         )  # fmt: skip
     else:
-        changed["nodouble_tampered"] = True
-    changed["amount"] = 1
+        changed["nodouble_changed"] = True
     return changed
+
+
+def confirm_path_regex(template: str) -> str:
+    """A regex matching the confirm path template's requests (``{name}`` is one segment)."""
+    parts = re.split(r"(\{\w+\})", template)
+    body = "".join("[^/?]+" if re.fullmatch(r"\{\w+\}", p) else re.escape(p) for p in parts)
+    return f"^{body}(\\?.*)?$"
+
+
+def _paid_state(
+    summary: dict[str, Any], pointer: str, paid_value: object, amount_pointer: str
+) -> dict[str, Any]:
+    """``paid`` True/False from a JSON answer, or None when the answer cannot tell."""
+    status = summary.get("status")
+    data = summary.get("body")
+    paid: bool | None = None
+    if isinstance(status, int) and 200 <= status < 300:
+        try:
+            value = resolve_pointer(data, pointer)
+        except (KeyError, IndexError, TypeError, ValueError):
+            value = None
+        if value is not None:
+            paid = value == paid_value
+    amount = None
+    try:
+        amount = resolve_pointer(data, amount_pointer)
+    except (KeyError, IndexError, TypeError, ValueError):
+        amount = None
+    return {"paid": paid, "amount": amount if isinstance(amount, int) else None}

@@ -30,6 +30,11 @@ def _opt_str(row: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _opt_int(row: Mapping[str, Any], name: str) -> int | None:
+    value = row.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """One row of the fake provider's ledger."""
@@ -44,9 +49,20 @@ class LedgerEntry:
     idempotency_key: str | None = None
     account: str | None = None
     created: float | int | str | None = None
+    seq: int | None = None
+    """Position in the provider's ledger (grows with every row), when the provider says."""
+    counted_as: str | None = None
+    """The business key the harness counts this row under when its own metadata names
+    none the run created (see :mod:`harness._attribution`); ``None``: its own key."""
 
     def key(self, field_name: str) -> str:
-        """The business key of this row (``""`` when the metadata lacks the field)."""
+        """The business key this row counts under (``""`` when it has none)."""
+        if self.counted_as is not None:
+            return self.counted_as
+        return str(self.metadata.get(field_name, ""))
+
+    def own_key(self, field_name: str) -> str:
+        """The business key the row's own metadata names (``""`` when none)."""
         return str(self.metadata.get(field_name, ""))
 
     @classmethod
@@ -77,6 +93,8 @@ class LedgerEntry:
             idempotency_key=_opt_str(row, "idempotency_key"),
             account=_opt_str(row, "account"),
             created=row.get("created"),
+            seq=_opt_int(row, "seq"),
+            counted_as=_opt_str(row, "counted_as"),
         )
 
     def to_row(self) -> JSONDict:
@@ -91,6 +109,8 @@ class LedgerEntry:
             "idempotency_key": self.idempotency_key,
             "account": self.account,
             "created": self.created,
+            "seq": self.seq,
+            "counted_as": self.counted_as,
         }
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.types import Capability
+from harness.types import Capability, Severity
 
 Method = Literal["GET", "POST", "PUT", "PATCH"]
 AUTO = "auto"
@@ -85,6 +85,31 @@ class ProviderSection(_Section):
     """Base URL of the fake provider, or ``"auto"`` when the harness starts it."""
     api_key: str = "sk_test_nodouble"
     business_key: str = "order_id"
+    customer_key: str | None = None
+    """Metadata field naming the customer, when the checkout sets one; used to say whose
+    money a charge took when it carries no business key the harness created."""
+    charge_calls: list[str] | None = None
+    """Provider calls the faults aim at (``"METHOD /path"``, ``*`` is one segment); by
+    default every call that can move money (the fake's ``money`` matcher)."""
+    hold_limit_s: float = Field(default=20.0, gt=0, le=600)
+    """How long a holding fault (``hang_after``) holds the provider's answer at most when
+    the checkout does not give up first."""
+
+    @field_validator("charge_calls")
+    @classmethod
+    def _calls(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("lists no call; leave it out to aim at every money-moving call")
+        for call in value:
+            method, _, path = call.partition(" ")
+            if method not in ("GET", "POST", "DELETE", "*") or not path.startswith("/v1/"):
+                raise ValueError(
+                    f"entry {call!r} is not 'METHOD /v1/path' (e.g. "
+                    "'POST /v1/payment_intents/*/confirm')"
+                )
+        return value
 
     @field_validator("api_key")
     @classmethod
@@ -157,7 +182,13 @@ class Confirm(_Section):
     method: Method = "POST"
     path: str = "/api/orders/{order_id}/confirm"
     body: dict[str, Any] = Field(default_factory=dict)
-    idempotency_header: str = "Idempotency-Key"
+    idempotency_header: str | None = "Idempotency-Key"
+    """Header carrying the client's key; ``""`` for a checkout keyed on the order itself."""
+
+    @field_validator("idempotency_header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("path")
     @classmethod
@@ -207,6 +238,28 @@ class Selectors(_Section):
     success: str
     in_progress: str | None = None
     """Shown while the checkout is still deciding (a "payment in progress" page)."""
+    already_paid: str | None = None
+    """Shown instead of the Pay control on the confirm page of an order already paid; a
+    Pay control missing where this is not shown either is an error."""
+
+
+class PageRead(_Section):
+    """Read an order's paid state from a page instead of a JSON API."""
+
+    path: str
+    """Page of one order; placeholder ``{order_id}``."""
+    paid: str
+    """Playwright selector present when the page shows the order paid."""
+    unpaid: str
+    """Playwright selector present when the page shows the order not paid (yet)."""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        _check_placeholders(value, {"order_id"})
+        if "{order_id}" not in value:
+            raise ValueError("must contain {order_id}")
+        return value
 
 
 class BrowserSection(_Section):
@@ -220,6 +273,7 @@ class BrowserSection(_Section):
     spa_entry_path: str | None = None
     spa_confirm_url_regex: str | None = None
     spa_confirm_path: str | None = None
+    read_order: PageRead | None = None
 
     @field_validator("success_url_regex", "confirm_url_regex", "spa_confirm_url_regex")
     @classmethod
@@ -264,6 +318,10 @@ class ProcessSection(_Section):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+def _money_only() -> list[Severity]:
+    return ["money"]
+
+
 class TargetProfile(_Section):
     name: str = Field(min_length=1)
     base_url: str
@@ -274,6 +332,15 @@ class TargetProfile(_Section):
     webhooks: WebhooksSection | None = None
     process: ProcessSection | None = None
     reconcile_window_s: float | None = Field(default=None, gt=0)
+    gate: list[Severity] = Field(default_factory=_money_only, min_length=1)
+    """Which failures fail the run: ``money`` always, ``hygiene`` when asked."""
+
+    @field_validator("gate")
+    @classmethod
+    def _gate(cls, value: list[Severity]) -> list[Severity]:
+        if "money" not in value:
+            raise ValueError("must include 'money': money failures always fail the run")
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -289,6 +356,8 @@ class TargetProfile(_Section):
         caps: set[Capability] = {"provider_faults"}
         if self.api is not None:
             caps.add("api")
+            if self.api.confirm.idempotency_header:
+                caps.add("idempotency_key")
         if self.browser is not None:
             caps.add("browser")
             if self.browser.spa_entry_path:
@@ -299,6 +368,10 @@ class TargetProfile(_Section):
             caps.add("process")
         if self.webhooks is not None:
             caps.add("webhooks")
+        if (self.api is not None and self.api.read_order is not None) or (
+            self.browser is not None and self.browser.read_order is not None
+        ):
+            caps.add("read_order")
         return frozenset(caps)
 
 

@@ -1,14 +1,21 @@
 """The runner: every selected scenario, every repeat, against one target; then reports.
 
 For each scenario run it decides applicability (a scenario whose needs the target does
-not declare is ``not_applicable``, never passed), interprets the steps into a fresh
-history, reads the fake provider's ledger for the business keys the run created, runs
-the scenario's checkers and turns their verdicts into a status:
+not declare is ``not_applicable``, never passed) and interprets the steps into a fresh
+history, noting the provider's ledger cursor before and after. Once every run has ended
+it reads *every* ledger row written meanwhile and gives each to the run it belongs to
+(:mod:`harness._attribution`), so no charge escapes the verdict for carrying an unexpected
+business key or account. Then it runs each scenario's checkers and turns their verdicts
+into a status:
 
-- ``passed``: every checker said valid;
-- ``failed``: at least one checker found a violation;
-- ``error``: the scenario could not run to the end, or a checker could not decide
-  (``unknown``). An error is never a pass: the CI gate fails on it.
+- ``passed``: every gated checker said valid, and every fault armed fired on a call that
+  moves money;
+- ``failed``: a gated checker found a violation (``failure`` says money or hygiene);
+- ``error``: the scenario could not run to the end, a fault it armed never fired, or a
+  gated checker could not decide (``unknown``). An error is never a pass.
+
+Money invariants are always gated; hygiene ones only when the profile's ``gate`` or
+:class:`RunOptions` asks. Hygiene violations outside the gate are still reported.
 """
 
 from __future__ import annotations
@@ -23,14 +30,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fake_provider.client import FakeProviderClient
 from harness import __version__
+from harness._attribution import Attribution, Share, Window, attribute
 from harness._browsing import BrowserSession
+from harness._preflight import check_account
 from harness.checkers import CheckContext, CheckResult, run_checkers
+from harness.checkers._base import PAYMENT_FS
 from harness.history import History
 from harness.interpreter import Interpreter
-from harness.ledger import LedgerView
+from harness.ledger import LedgerEntry, LedgerView
 from harness.reports import (
     CheckOutcome,
     Environment,
@@ -42,19 +53,40 @@ from harness.reports import (
     Target as ReportTarget,
 )
 from harness.target import Target
-from harness.types import ScenarioStatus
+from harness.types import ScenarioStatus, Severity
 from scenarios import Scenario
 
-Progress = Callable[[ScenarioRun], None]
+Progress = Callable[[str], None]
+"""Called with a scenario id each time one run of it has been carried out."""
 
 
 @dataclass
 class RunOptions:
     repeat: int = 1
+    race_repeat: int = 3
+    """Scenarios tagged ``race`` run this many times as often (a rare race must show)."""
     seed: int | None = None
     browser: bool = True
     jobs: int = 4
     """How many scenario runs may share the target at once (1: one after another)."""
+    gate: tuple[Severity, ...] | None = None
+    """What fails a scenario; ``None``: the profile's ``gate``."""
+    preflight: bool = True
+    """Probe the checkout's provider account before the first scenario
+    (:func:`harness._preflight.check_account`)."""
+
+
+@dataclass
+class _Executed:
+    """One scenario run carried out, not judged yet."""
+
+    scenario: Scenario
+    base: dict[str, Any]
+    history: History
+    interp: Interpreter
+    error: str | None
+    duration_s: float
+    window: Window
 
 
 EXCLUSIVE_NEEDS = frozenset({"provider_faults", "process"})
@@ -94,14 +126,21 @@ class Runner:
 
     def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
         started = datetime.now(UTC)
-        items = [(s, r) for s in scenarios for r in range(self.options.repeat)]
-        results: dict[int, ScenarioRun] = {}
+        items = [
+            (s, r)
+            for s in scenarios
+            for r in range(self.options.repeat * (self._race_repeat if "race" in s.tags else 1))
+        ]
+        if self.options.preflight:
+            check_account(self.target)
+        first_seq = self._cursor()
+        done: dict[int, _Executed | ScenarioRun] = {}
 
         def one(index: int) -> None:
             scenario, repeat = items[index]
-            results[index] = self.run_one(scenario, repeat)
+            done[index] = self._execute(scenario, repeat, index)
             if progress is not None:
-                progress(results[index])
+                progress(scenario.id)
 
         try:
             if self.options.jobs <= 1:
@@ -119,6 +158,7 @@ class Runner:
                         future.result()
         finally:
             chromium = self.close()
+        runs, orphans = self._judge([done[i] for i in sorted(done)], first_seq)
         return RunReport(
             tool_version=__version__,
             started=started,
@@ -128,8 +168,13 @@ class Runner:
             environment=Environment(
                 python=sys.version.split()[0], platform=platform.platform(), chromium=chromium
             ),
-            runs=[results[index] for index in sorted(results)],
+            runs=runs,
+            unattributed=[e.to_row() for e in orphans],
         )
+
+    @property
+    def _race_repeat(self) -> int:
+        return max(1, self.options.race_repeat)
 
     def close(self) -> str | None:
         """Close the shared Chromium, if one was started; returns its version."""
@@ -141,6 +186,19 @@ class Runner:
         return version
 
     def run_one(self, scenario: Scenario, repeat: int = 0) -> ScenarioRun:
+        """Carry out and judge one scenario run on its own."""
+        first_seq = self._cursor()
+        executed = self._execute(scenario, repeat, 0)
+        runs, orphans = self._judge([executed], first_seq)
+        run = runs[0]
+        if orphans and run.status == "passed":
+            ids = ", ".join(e.id for e in orphans[:3])
+            run.status, run.reason = "error", f"ledger row(s) {ids} written after the run ended"
+        return run
+
+    # -- carrying out ---------------------------------------------------------------------
+
+    def _execute(self, scenario: Scenario, repeat: int, index: int) -> _Executed | ScenarioRun:
         base = {
             "scenario_id": scenario.id, "title": scenario.title, "group": scenario.group,
             "threat_id": scenario.threat, "threat_link": threat_link(scenario.threat),
@@ -163,43 +221,107 @@ class Runner:
         )  # fmt: skip
         started = time.monotonic()
         error: str | None = None
+        first_seq = self._cursor()
         try:
             interp.run(scenario)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             tb = traceback.format_exc(limit=6)
             history.ok(history.invoke("harness", "error", {"error": error, "traceback": tb}))
-        order_ids = sorted(set(interp.state.orders.values()))
-        rows = self._ledger_rows(order_ids)
+        last_seq = self._cursor()
+        window = Window(
+            run=index, first_seq=first_seq, last_seq=last_seq,
+            orders=frozenset(interp.state.orders.values()), busy=_busy(history),
+        )  # fmt: skip
+        duration = round(time.monotonic() - started, 3)
+        return _Executed(scenario, base, history, interp, error, duration, window)
+
+    def _cursor(self) -> int:
+        with FakeProviderClient(self.target.provider_url) as client:
+            return client.ledger_cursor()
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def _judge(
+        self, done: list[_Executed | ScenarioRun], first_seq: int
+    ) -> tuple[list[ScenarioRun], list[LedgerEntry]]:
+        executed = [d for d in done if isinstance(d, _Executed)]
         field_name = self.target.profile.provider.business_key
-        ledger = LedgerView.from_rows(rows, field_name, self.target.profile.provider.api_key)
+        shares: Attribution | None = None
+        read_error: str | None = None
+        if executed:
+            try:
+                with FakeProviderClient(self.target.provider_url) as client:
+                    rows = client.ledger(after_seq=first_seq)
+                entries = [LedgerEntry.from_row(r) for r in rows]
+                shares = attribute(entries, [d.window for d in executed], field_name)
+            except Exception as exc:  # no ledger, no verdict: every money check is unknown
+                read_error = f"the provider's ledger could not be read: {exc}"
+        runs: list[ScenarioRun] = []
+        for item in done:
+            if isinstance(item, ScenarioRun):
+                runs.append(item)
+                continue
+            share = shares.shares.get(item.window.run) if shares else None
+            runs.append(self._check(item, share, read_error))
+        return runs, (shares.orphans if shares else [])
+
+    def _check(self, item: _Executed, share: Share | None, read_error: str | None) -> ScenarioRun:
+        profile = self.target.profile
+        field_name = profile.provider.business_key
+        state = item.interp.state
+        entries = share.entries if share else []
+        ledger = LedgerView(entries=tuple(entries), field=field_name)
+        orders = tuple(sorted(set(state.orders.values())))
+        summary = {
+            "rows": len(entries),
+            "window": [item.window.first_seq, item.window.last_seq],
+            "strays": list(share.strays) if share else [],
+            "ambiguous": list(share.ambiguous) if share else [],
+            "how": dict(share.how) if share else {},
+            "accounts": sorted({e.account for e in entries if e.account}),
+        }
+        if read_error:
+            summary["error"] = read_error
+        op = item.history.invoke("harness", "ledger_read", {"business_key": field_name})
+        complete = item.history.ok if share is not None else item.history.info
+        complete(op, summary)
         ctx = CheckContext(
             business_key=field_name,
-            reconcile_window_passed=interp.state.reconcile_window_passed,
-            expected_amounts=dict(interp.state.amounts),
-            scenario_id=scenario.id,
+            reconcile_window_passed=state.reconcile_window_passed,
+            expected_amounts=dict(state.amounts),
+            scenario_id=item.scenario.id,
+            ledger_read=share is not None,
+            orders=orders,
+            owners=dict(state.owners),
+            strays=tuple(share.strays) if share else (),
+            ambiguous=tuple(share.ambiguous) if share else (),
         )
-        checks = run_checkers(scenario.invariants, history, ledger, ctx)
-        status, reason = _status(checks, error)
+        checks = run_checkers(item.scenario.invariants, item.history, ledger, ctx)
+        gate = self.options.gate or tuple(profile.gate)
+        problems = list(item.interp.fault_problems)
+        foreign = sorted(
+            {e.account for e in entries if e.account and e.account != profile.provider.api_key}
+        )
+        if foreign:
+            problems.append(
+                f"charges were made with account(s) {', '.join(foreign)}, not the profile's "
+                f"provider.api_key {profile.provider.api_key}"
+            )
+        status, reason, failure = _status(checks, item.error, problems, gate)
         return ScenarioRun(
-            **base,
+            **item.base,
             status=status,
             reason=reason,
-            duration_s=round(time.monotonic() - started, 3),
+            failure=failure,
+            hygiene=[c.name for c in checks if c.valid is False and c.severity == "hygiene"],
+            duration_s=item.duration_s,
             checks=[CheckOutcome.of(c) for c in checks],
-            history=history.to_json(),
-            ledger=rows,
-            business_keys=order_ids,
-            screenshots=interp.screenshots,
+            history=item.history.to_json(),
+            ledger=[e.to_row() for e in entries],
+            business_keys=list(orders),
+            screenshots=item.interp.screenshots,
         )
-
-    def _ledger_rows(self, order_ids: list[str]) -> list[dict[str, object]]:
-        field_name = self.target.profile.provider.business_key
-        rows: list[dict[str, object]] = []
-        with FakeProviderClient(self.target.provider_url) as client:
-            for order_id in order_ids:
-                rows.extend(dict(r) for r in client.ledger(field=field_name, value=order_id))
-        return rows
 
     def _browser_session(self) -> BrowserSession:
         if self._browser is None:
@@ -207,15 +329,41 @@ class Runner:
         return self._browser
 
 
-def _status(checks: list[CheckResult], error: str | None) -> tuple[ScenarioStatus, str | None]:
-    violated = [c.name for c in checks if c.valid is False]
-    unknown = [c.name for c in checks if c.valid == "unknown"]
+def _busy(history: History) -> tuple[tuple[float, float], ...]:
+    """Wall-clock spans of the run's payment requests (confirms, submits, Pay clicks)."""
+    spans: list[tuple[float, float]] = []
+    for invoke, completion in history.pairs():
+        if invoke.f in PAYMENT_FS or invoke.value.get("pay"):
+            end = completion if completion is not None else history.ops[-1]
+            spans.append((history.wall(invoke), history.wall(end)))
+    return tuple(spans)
+
+
+def _status(
+    checks: list[CheckResult],
+    error: str | None,
+    problems: list[str],
+    gate: tuple[Severity, ...] | list[Severity],
+) -> tuple[ScenarioStatus, str | None, Severity | None]:
+    gated = [c for c in checks if c.severity in gate]
+    violated = [c for c in gated if c.valid is False]
+    unknown = [c for c in gated if c.valid == "unknown"]
+    hygiene = [c.name for c in checks if c.valid is False and c.severity not in gate]
+    notes = f"; hygiene, not gated: {', '.join(hygiene)}" if hygiene else ""
     if violated:
-        reason = f"violated: {', '.join(violated)}"
-        return "failed", reason + (f" (and the run broke: {error})" if error else "")
+        money = [c.name for c in violated if c.severity == "money"]
+        failure: Severity = "money" if money else "hygiene"
+        reason = f"violated: {', '.join(c.name for c in violated)}"
+        if error:
+            reason += f" (and the run broke: {error})"
+        elif problems:
+            reason += f" (and: {problems[0]})"
+        return "failed", reason + notes, failure
     if error:
-        return "error", error
+        return "error", error, None
+    if problems:
+        return "error", "; ".join(problems), None
     if unknown:
-        detail = "; ".join(f"{c.name}: {c.message}" for c in checks if c.valid == "unknown")
-        return "error", f"could not decide: {detail}"
-    return "passed", None
+        detail = "; ".join(f"{c.name}: {c.message}" for c in unknown)
+        return "error", f"could not decide: {detail}", None
+    return "passed", (notes.removeprefix("; ") or None), None

@@ -20,6 +20,18 @@ LedgerKind: TypeAlias = Literal["charge", "decline", "refund", "attempt"]
 """The kinds of row the fake provider's ledger holds."""
 
 Capability: TypeAlias = Literal[
-    "api", "browser", "browser_spa", "provider_faults", "network_faults", "process", "webhooks"
+    "api",
+    "browser",
+    "browser_spa",
+    "provider_faults",
+    "network_faults",
+    "process",
+    "webhooks",
+    "read_order",
+    "idempotency_key",
 ]
 """What a target profile lets the harness do; scenarios declare the ones they need."""
+
+Severity: TypeAlias = Literal["money", "hygiene"]
+"""What a violated invariant costs: customers' money, or good practice (reported, gated
+only when asked)."""

@@ -13,20 +13,17 @@ DEFAULT_INVARIANTS: tuple[str, ...] = (
     "replays_identical",
     "told_the_truth",
     "no_lost_payment",
-    "problem_on_5xx",
-)
-"""Every scenario is judged by these; a scenario adds its own on top."""
-
-RECOVERY_INVARIANTS: tuple[str, ...] = (
-    "at_most_one_charge",
-    "success_means_one_charge",
-    "told_the_truth",
-    "no_lost_payment",
     "no_orphan_charge",
     "problem_on_5xx",
 )
-"""For scenarios that break something and let the target recover: once the reconcile
-window has passed, every charge must be known to the checkout as paid."""
+"""Every scenario is judged by these; a scenario adds its own on top. Every scenario reads
+its orders back after a ``Reconcile`` step, so "charged but shown unpaid" is judged too."""
+
+RECOVERY_INVARIANTS: tuple[str, ...] = tuple(
+    i for i in DEFAULT_INVARIANTS if i != "replays_identical"
+)
+"""For scenarios that break something and let the target recover (a replay may then
+differ from the first answer, which was lost or was an error)."""
 
 BROWSER_INVARIANTS: tuple[str, ...] = (
     "no_post_on_success_load",

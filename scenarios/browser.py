@@ -14,10 +14,10 @@ from scenarios.steps import (
     BrowserCheckout,
     ClickPay,
     Navigate,
-    Offline,
     OpenConfirm,
     ProviderFault,
     ReadOrder,
+    Reconcile,
     Step,
     WaitForState,
 )
@@ -71,6 +71,7 @@ def _brief(spa: bool) -> tuple[Step, ...]:
         WaitForState(state="success"),
         Navigate(action="back"),
         ClickPay(wait=True),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -84,6 +85,7 @@ def _rapid_clicks(spa: bool) -> tuple[Step, ...]:
         BrowserCheckout(spa=spa),
         ClickPay(count=5, interval_ms=40),
         WaitForState(),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -94,6 +96,7 @@ def _impatient_clicks(spa: bool) -> tuple[Step, ...]:
         ProviderFault(mode="delay", delay_ms=1_500),
         ClickPay(count=4, interval_ms=250, wait=False),
         WaitForState(timeout_ms=15_000),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -106,6 +109,7 @@ def _reload_success(spa: bool) -> tuple[Step, ...]:
         Navigate(action="reload"),
         Navigate(action="reload"),
         WaitForState(),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -117,6 +121,7 @@ def _reload_in_flight(spa: bool) -> tuple[Step, ...]:
         ClickPay(wait=False),
         Navigate(action="reload"),
         WaitForState(timeout_ms=15_000),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -131,6 +136,7 @@ def _back_forward(spa: bool) -> tuple[Step, ...]:
         Navigate(action="back"),
         Navigate(action="back"),
         Navigate(action="forward"),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -144,6 +150,7 @@ def _bfcache(spa: bool) -> tuple[Step, ...]:
         Navigate(action="forward"),
         Navigate(action="back"),
         ClickPay(wait=True),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -156,17 +163,7 @@ def _two_tabs(spa: bool) -> tuple[Step, ...]:
         ClickPay(tab="t2", wait=False),
         WaitForState(tab="t1"),
         WaitForState(tab="t2"),
-        ReadOrder(),
-    )
-
-
-def _offline(spa: bool) -> tuple[Step, ...]:
-    return (
-        BrowserCheckout(spa=spa),
-        Offline(offline=True),
-        ClickPay(wait=False),
-        Offline(offline=False),
-        WaitForState(timeout_ms=20_000),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -176,6 +173,7 @@ def _no_js_double_click(spa: bool) -> tuple[Step, ...]:
         BrowserCheckout(javascript=False),
         ClickPay(count=2),
         WaitForState(),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -185,6 +183,7 @@ def _no_js_rapid(spa: bool) -> tuple[Step, ...]:
         BrowserCheckout(javascript=False),
         ClickPay(count=5, interval_ms=40),
         WaitForState(),
+        Reconcile(),
         ReadOrder(),
     )
 
@@ -238,11 +237,4 @@ SCENARIOS = (
         _bfcache,
     ),
     *_variants("two_tabs", "Two tabs confirm the same order", "multiple-tabs", _two_tabs),
-    *_variants(
-        "offline_retry",
-        "The network drops during confirm and comes back",
-        "retry-after-timeout",
-        _offline,
-        spa=True,
-    )[1:],
 )

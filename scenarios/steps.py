@@ -43,8 +43,9 @@ class Confirm:
     through_proxy: bool = False
     """Send through the network fault proxy instead of straight to the target."""
     timeout_s: float | None = None
-    tamper: bool = False
-    """Send a body different from the first use of the key (and a forged amount)."""
+    change: Literal["payment_method", "amount"] | None = None
+    """Send a body that differs from the first use of the key: another payment method
+    (everything else the same), or a forged ``amount`` field added to the body."""
     patience: int = 0
     """Like a real client, send the same request again after a 409 or 202 answer (waiting
     for its Retry-After, at most 2 s), up to this many more times."""
@@ -59,16 +60,20 @@ class Burst:
     n: int = 20
     same_key: bool = True
     user: str = "alice"
+    stagger_ms: int = 0
+    """Release request ``i`` ``i * stagger_ms`` after the barrier instead of all at once, so
+    that later requests straddle the first one's completion."""
     needs = ("api",)
 
 
 @dataclass(frozen=True)
 class ReadOrder:
-    """Ask the checkout whether ``order`` is paid (what it *shows*)."""
+    """Ask the checkout whether ``order`` is paid (what it *shows*): through the JSON API,
+    or from a page when the profile reads orders from pages."""
 
     order: str = "o1"
     user: str = "alice"
-    needs = ("api",)
+    needs = ("read_order",)
 
 
 # --- nemesis steps ------------------------------------------------------------------
@@ -76,10 +81,13 @@ class ReadOrder:
 
 @dataclass(frozen=True)
 class ProviderFault:
-    """Arm a fault in the fake provider for the next ``count`` matching requests."""
+    """Arm a fault in the fake provider for the next ``count`` provider calls that move money
+    (whichever Stripe call charges; the profile's ``provider.charge_calls`` may narrow it).
+
+    ``hang_after`` holds the answer until the checkout gives up (closes the connection) or
+    the profile's ``provider.hold_limit_s`` passes."""
 
     mode: Literal["delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"]
-    endpoint: str = "POST /v1/payment_intents"
     status: int | None = None
     delay_ms: int = 0
     count: int = 1
@@ -93,11 +101,10 @@ class ClearProviderFaults:
 
 @dataclass(frozen=True)
 class NetworkFault:
-    """Arm a rule in the proxy between the client and the checkout."""
+    """Arm a rule in the proxy between the client and the checkout, for the next ``count``
+    confirm requests (the profile's own confirm method and path)."""
 
     rule: Literal["drop_response", "delay_response", "duplicate_request"]
-    method: str = "POST"
-    path: str = r"/confirm$"
     count: int = 1
     delay_ms: int = 0
     needs = ("network_faults",)

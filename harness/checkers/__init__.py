@@ -40,41 +40,49 @@ from harness.checkers import (
 from harness.checkers._base import UNKNOWN, CheckContext, Checker, CheckResult
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Validity
+from harness.types import Severity, Validity
 
 __all__ = [
     "CHECKERS",
+    "SEVERITIES",
     "CheckContext",
     "CheckResult",
     "Checker",
     "combined",
     "get_checker",
     "run_checkers",
+    "severity_of",
 ]
 
-CHECKERS: dict[str, Checker] = {
-    module.NAME: module.check
-    for module in (
-        at_most_one_charge,
-        success_means_one_charge,
-        replays_identical,
-        no_orphan_charge,
-        no_lost_payment,
-        told_the_truth,
-        problem_on_5xx,
-        no_post_on_success_load,
-        no_store_on_payment_pages,
-        post_redirect_get,
-        changed_body_refused,
-        missing_key_refused,
-        keys_user_scoped,
-        webhooks_accepted,
-        forged_webhooks_rejected,
-        no_repost_on_navigation,
-        pay_click_sends_one_post,
-        charge_matches_order,
-    )
-}
+_MODULES = (
+    at_most_one_charge,
+    success_means_one_charge,
+    replays_identical,
+    no_orphan_charge,
+    no_lost_payment,
+    told_the_truth,
+    problem_on_5xx,
+    no_post_on_success_load,
+    no_store_on_payment_pages,
+    post_redirect_get,
+    changed_body_refused,
+    missing_key_refused,
+    keys_user_scoped,
+    webhooks_accepted,
+    forged_webhooks_rejected,
+    no_repost_on_navigation,
+    pay_click_sends_one_post,
+    charge_matches_order,
+)
+CHECKERS: dict[str, Checker] = {module.NAME: module.check for module in _MODULES}
+SEVERITIES: dict[str, Severity] = {module.NAME: module.SEVERITY for module in _MODULES}
+"""Invariant id → ``money`` (double charge, lost payment, a lie, another customer's
+answer) or ``hygiene`` (good practice whose absence costs no money by itself)."""
+
+
+def severity_of(name: str) -> Severity:
+    """An unknown invariant counts as money: never let a typo lower the gate."""
+    return SEVERITIES.get(name, "money")
 
 
 def get_checker(name: str) -> Checker:
@@ -90,16 +98,19 @@ def _run_one(name: str, history: History, ledger: LedgerView, ctx: CheckContext)
     try:
         checker = get_checker(name)
     except KeyError as exc:
-        return CheckResult(name, UNKNOWN, message=str(exc.args[0]))
+        return CheckResult(name, UNKNOWN, message=str(exc.args[0]), severity=severity_of(name))
     try:
         result = checker(history, ledger, ctx)
     except Exception as exc:
-        return CheckResult(name, UNKNOWN, message=f"checker crashed: {type(exc).__name__}: {exc}")
-    if not isinstance(result, CheckResult) or not (
+        message = f"checker crashed: {type(exc).__name__}: {exc}"
+        return CheckResult(name, UNKNOWN, message=message, severity=severity_of(name))
+    if not isinstance(result, CheckResult) or not (  # a checker that lies about its type
         result.valid is True or result.valid is False or result.valid == UNKNOWN
     ):
-        return CheckResult(name, UNKNOWN, message=f"checker returned {result!r}")
+        message = f"checker returned {result!r}"
+        return CheckResult(name, UNKNOWN, message=message, severity=severity_of(name))
     result.name = name
+    result.severity = severity_of(name)
     return result
 
 
@@ -114,7 +125,10 @@ def run_checkers(
     names = list(names)
     if not any(not op.is_invoke for op in history.ops):
         message = "the history holds no completed operation: the scenario did not run"
-        return [CheckResult(name, UNKNOWN, message=message) for name in names]
+        return [
+            CheckResult(name, UNKNOWN, message=message, severity=severity_of(name))
+            for name in names
+        ]
     return [_run_one(name, history, ledger, ctx) for name in names]
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from harness.history import History, Op
 from harness.ledger import DEFAULT_BUSINESS_KEY, LedgerEntry, LedgerView
-from harness.types import Evidence, JSONDict, Validity
+from harness.types import Evidence, JSONDict, Severity, Validity
 
 UNKNOWN: Literal["unknown"] = "unknown"
 PAYMENT_FS: frozenset[str] = frozenset({"confirm", "submit"})
@@ -32,6 +32,17 @@ class CheckContext:
     expected_amounts: Mapping[str, int] = field(default_factory=dict)
     """Order id → amount the customer agreed to pay, in minor units, when known."""
     scenario_id: str | None = None
+    ledger_read: bool = False
+    """True once the runner read the provider's ledger for this run. Without it no checker
+    that judges money can say valid."""
+    orders: tuple[str, ...] = ()
+    """Business keys of the orders the run created."""
+    owners: Mapping[str, str] = field(default_factory=dict)
+    """Order id → the user who created it."""
+    strays: tuple[str, ...] = ()
+    """Ledger row ids given to this run whose own business key is none of its orders."""
+    ambiguous: tuple[str, ...] = ()
+    """Ledger row ids that may be this run's or another concurrent run's."""
 
 
 @dataclass
@@ -44,10 +55,13 @@ class CheckResult:
     first: Evidence | None = None
     worst: Evidence | None = None
     message: str = ""
+    severity: Severity = "money"
+    """What a violation costs: ``money`` (gated) or ``hygiene`` (reported; gated on request)."""
 
     def to_json(self) -> JSONDict:
         return {
             "name": self.name,
+            "severity": self.severity,
             "valid": self.valid,
             "counts": dict(self.counts),
             "first": self.first,
@@ -64,6 +78,7 @@ class CheckResult:
             first=data.get("first"),
             worst=data.get("worst"),
             message=str(data.get("message") or ""),
+            severity="hygiene" if data.get("severity") == "hygiene" else "money",
         )
 
 
@@ -80,11 +95,15 @@ def verdict(
     ok_message: str,
     bad_message: Callable[[int], str],
     unsure_message: str = "",
+    undecided: str | None = None,
 ) -> CheckResult:
-    """Turn a list of violations into a result: False if any, unknown if ``unsure``, else True."""
+    """Turn a list of violations into a result: False if any, unknown if ``unsure`` or
+    ``undecided`` (why the evidence is missing), else True."""
     if violations:
         worst = max(violations, key=severity) if severity else violations[0]
         return CheckResult(name, False, counts, violations[0], worst, bad_message(len(violations)))
+    if undecided:
+        return CheckResult(name, UNKNOWN, counts, None, None, undecided)
     if unsure:
         return CheckResult(name, UNKNOWN, counts, None, None, unsure_message)
     return CheckResult(name, True, counts, None, None, ok_message)
@@ -182,6 +201,54 @@ def op_evidence(op: Op, **extra: Any) -> Evidence:
 
 def entry_ids(entries: Iterable[LedgerEntry]) -> list[str]:
     return [e.id for e in entries]
+
+
+def named_orders(history: History) -> set[str]:
+    """The order ids the history's operations name."""
+    return {oid for op in history.ops if (oid := order_id(op)) is not None}
+
+
+def money_may_have_moved(history: History) -> bool:
+    """A payment request was answered success or pending, or its outcome is unknown."""
+    for op in completions(history):
+        if op.value.get("page_state") == "success":
+            return True
+        if op.f in PAYMENT_FS and (op.type == "info" or outcome(op) in ("success", "pending")):
+            return True
+    return False
+
+
+def missing_money_evidence(history: History, ledger: LedgerView, ctx: CheckContext) -> str | None:
+    """Why the ledger cannot back a "valid" money verdict for this run, or ``None``."""
+    if not ctx.ledger_read:
+        return "the provider's ledger was not read for this run"
+    if ctx.ambiguous:
+        return (
+            f"{len(ctx.ambiguous)} ledger row(s) ({', '.join(ctx.ambiguous[:3])}) were written "
+            "while this and another scenario were paying and carry no order either created: "
+            "cannot tell whose money they took"
+        )
+    if not ledger.entries and money_may_have_moved(history):
+        return (
+            "a payment may have gone through (answered success, pending or unknown), yet the "
+            "provider's ledger shows no activity for this run: is the checkout configured "
+            "with this provider's URL?"
+        )
+    return None
+
+
+def read_states(history: History) -> dict[str, bool | None]:
+    """Each order's paid state as the latest completed ``read_order`` shows it: True or
+    False, or None when that read failed or could not tell (HTTP error, pointer or
+    selector that did not resolve)."""
+    states: dict[str, bool | None] = {}
+    for op in completions(history, {"read_order"}):
+        oid = order_id(op)
+        if oid is None:
+            continue
+        paid = op.value.get("paid")
+        states[oid] = paid if op.type == "ok" and isinstance(paid, bool) else None
+    return states
 
 
 def latest_read_orders(history: History) -> dict[str, Op]:

@@ -18,9 +18,10 @@ from harness.checkers._base import (
 )
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "changed_body_refused"
+SEVERITY: Severity = "money"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:

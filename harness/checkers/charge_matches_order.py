@@ -9,12 +9,19 @@ A charge for an order whose amount is unknown cannot be judged; no charge at all
 
 from __future__ import annotations
 
-from harness.checkers._base import CheckContext, CheckResult, entry_ids, verdict
+from harness.checkers._base import (
+    CheckContext,
+    CheckResult,
+    entry_ids,
+    missing_money_evidence,
+    verdict,
+)
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "charge_matches_order"
+SEVERITY: Severity = "money"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:
@@ -44,6 +51,7 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
         violations,
         severity=lambda v: max(abs(a - int(v["expected_amount"])) for a in v["charged_amounts"]),
         unsure=unknown,
+        undecided=missing_money_evidence(history, ledger, ctx),
         ok_message=f"{judged} charge(s), each of its order's quoted amount",
         bad_message=lambda n: f"{n} order(s) charged an amount other than the quoted one",
         unsure_message=f"{unknown} charge(s) for orders whose quoted amount is unknown",

@@ -16,9 +16,10 @@ from harness.checkers._base import (
 )
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "forged_webhooks_rejected"
+SEVERITY: Severity = "money"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:

@@ -1,8 +1,9 @@
 """``keys_user_scoped``: one user's Idempotency-Key never replays another user's answer.
 
-When two users send the same key, each must get an answer about their own order. A
-body naming another order (or the other user's payment) is a leak and, for the second
-user, an unpaid order shown as paid.
+When two users send the same key, each must get an answer about their own order, or a
+refusal. A body naming another order (or the other user's payment) is a leak, and so is
+a 2xx answer to a user about an order another user created (``ctx.owners``): for the
+second user, an unpaid order shown as paid, or another customer's receipt.
 
 Checkouts shape their answers differently (``{"order_id": ...}``, ``{"cart": {"id":
 ...}}``), so the body is searched for the order ids at any depth. An answer that names
@@ -26,25 +27,35 @@ from harness.checkers._base import (
 )
 from harness.history import History, Op
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "keys_user_scoped"
+SEVERITY: Severity = "money"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:
     by_key: dict[str, list[Op]] = defaultdict(list)
     for op in completions(history, {"confirm"}):
-        if op.value.get("key") is not None and op.type == "ok":
+        if op.value.get("key") is not None and op.type != "info":
             by_key[str(op.value["key"])].append(op)
     shared = {k: ops for k, ops in by_key.items() if len({o.value.get("user") for o in ops}) > 1}
     violations: list[Evidence] = []
-    silent = 0
+    silent = refused = 0
     for ops in shared.values():
         for op in ops:
             own = str(op.value.get("order_id"))
+            owner = ctx.owners.get(own)
             others = {str(o.value.get("order_id")) for o in ops} - {own}
+            if op.type != "ok":
+                refused += 1
+                continue
             named = _ids(body(op))
-            if named & others:
+            if owner is not None and owner != op.value.get("user"):
+                violations.append(
+                    op_evidence(op, answered_order=own, owner=owner, reason="answered a "
+                                "user about an order another user owns")
+                )  # fmt: skip
+            elif named & others:
                 violations.append(op_evidence(op, answered_order=sorted(named & others)[0]))
             elif own not in named:
                 silent += 1
@@ -53,11 +64,15 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
         {
             "keys_shared_by_users": len(shared),
             "leaked_answers": len(violations),
+            "refused": refused,
             "answers_naming_no_order": silent,
         },
         violations,
         unsure=silent if shared else 1,
-        ok_message=f"{len(shared)} key(s) used by two users, each answered about its own order",
+        ok_message=(
+            f"{len(shared)} key(s) used by two users: {refused} refusal(s), every other "
+            "answer about the asking user's own order"
+        ),
         bad_message=lambda n: f"{n} answer(s) were about another user's order",
         unsure_message=(
             "no key was answered for two different users, or an answer names no order id"

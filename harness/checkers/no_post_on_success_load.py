@@ -13,9 +13,10 @@ from __future__ import annotations
 from harness.checkers._base import CheckContext, CheckResult, completions, op_evidence, verdict
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "no_post_on_success_load"
+SEVERITY: Severity = "hygiene"
 NAVIGATIONS = frozenset({"page_load", "reload", "back", "forward"})
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from harness.checkers._base import CheckContext, CheckResult, completions, op_evidence, verdict
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "no_repost_on_navigation"
+SEVERITY: Severity = "hygiene"
 MOVES = frozenset({"reload", "back", "forward"})
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 from harness.checkers._base import CheckContext, CheckResult, completions, op_evidence, verdict
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "pay_click_sends_one_post"
+SEVERITY: Severity = "hygiene"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:

@@ -1,13 +1,16 @@
 """``replays_identical``: a retried request gets the same answer as the original.
 
-For each ``(user, key, request body)``, every confirm/submit completion that got a *final* answer
-(a response that is neither pending, 202/409, nor a 5xx) must carry the same status and
+For each ``(user, key, request)`` (method, URL and body), every confirm/submit completion
+that got a *final* answer (a response that is neither pending, 202/409, nor a 5xx) must carry the same status and
 body as the first final answer. Headers are not compared (they hold dates and request
 ids), except ``Location`` on a redirect, which is the redirect's answer. The replay header
 a target may send is never trusted: only what the client received counts. A key reused
 with another body is a different request (``changed_body_refused`` judges it), and a key
 whose retries never got a second final answer has nothing to compare: both are counted,
 neither is a violation.
+
+Hygiene: a replay that differs in a timestamp costs nobody money; one that turns "paid"
+into "failed" is judged as money by ``told_the_truth``.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from harness.checkers._base import (
 )
 from harness.history import History, Op
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "replays_identical"
+SEVERITY: Severity = "hygiene"
 
 
 def _final(op: Op) -> bool:
@@ -60,7 +64,11 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
             continue
         request = op.value.get("request")
         sent = request.get("body") if isinstance(request, dict) else None
-        group = (str(op.value.get("user") or ""), str(key), json.dumps(sent, sort_keys=True))
+        target = (
+            f"{request.get('method')} {request.get('url')}" if isinstance(request, dict) else ""
+        )
+        fingerprint = json.dumps([target, sent], sort_keys=True)
+        group = (str(op.value.get("user") or ""), str(key), fingerprint)
         groups.setdefault(group, []).append(op)
     violations: list[Evidence] = []
     compared = unjudged = 0

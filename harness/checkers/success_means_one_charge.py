@@ -15,6 +15,7 @@ from harness.checkers._base import (
     body,
     completions,
     entry_ids,
+    missing_money_evidence,
     op_evidence,
     order_id,
     outcome,
@@ -22,9 +23,10 @@ from harness.checkers._base import (
 )
 from harness.history import History, Op
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "success_means_one_charge"
+SEVERITY: Severity = "money"
 
 
 def _saw_success(op: Op) -> bool:
@@ -94,6 +96,7 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
         violations,
         severity=lambda v: abs(len(v["charges"]) - 1),
         unsure=unattributed,
+        undecided=missing_money_evidence(history, ledger, ctx),
         ok_message=f"{len(by_order)} order(s) shown as paid, each charged exactly once",
         bad_message=lambda n: f"{n} order(s) shown as paid without exactly one right charge",
         unsure_message=f"{unattributed} success(es) name no order_id: cannot match the ledger",

@@ -19,6 +19,7 @@ from harness.checkers._base import (
     completions,
     entry_ids,
     is_definite_failure,
+    missing_money_evidence,
     op_evidence,
     order_id,
     outcome,
@@ -26,9 +27,10 @@ from harness.checkers._base import (
 )
 from harness.history import History, Op
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "told_the_truth"
+SEVERITY: Severity = "money"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:
@@ -69,6 +71,7 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
         violations,
         severity=lambda v: len(v["charges"]),
         unsure=unattributed if not last else 0,
+        undecided=missing_money_evidence(history, ledger, ctx),
         ok_message=f"no customer of the {charged} charged order(s) was left told 'failed'",
         bad_message=lambda n: f"{n} answer(s) told a charged customer 'failed'",
         unsure_message=f"{unattributed} answer(s) name no order_id: cannot match the ledger",

@@ -11,9 +11,10 @@ from typing import Any
 from harness.checkers._base import CheckContext, CheckResult, completions, verdict
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "webhooks_accepted"
+SEVERITY: Severity = "hygiene"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,12 +184,14 @@ class ApiDriver:
         make_request: Callable[[int], RequestSpec],
         *,
         timeout: float | None = None,
+        stagger_s: float = 0.0,
     ) -> list[Op]:
         """Send ``n`` requests released together by a barrier; one process per request.
 
         Each thread builds its request and opens its own client before the barrier, so
-        after the release only the send itself remains. Returns the completions in the
-        order of ``make_request``'s index.
+        after the release only the send itself remains (after ``i * stagger_s`` seconds for
+        request ``i``, when staggered). Returns the completions in the order of
+        ``make_request``'s index.
         """
         if n < 1:
             raise ValueError(f"a burst needs at least one request, not {n}")
@@ -211,6 +214,8 @@ class ApiDriver:
                 ) as client:
                     request, value = self._prepare(client, specs[i], timeout)
                     barrier.wait(timeout=30)
+                    if stagger_s:
+                        time.sleep(i * stagger_s)
                     process = f"{self.process}-{first + i}"
                     results[i] = self._execute(client, process, specs[i].f, request, value)
             except BaseException as exc:  # surfaced below, never swallowed
@@ -230,8 +235,10 @@ class ApiDriver:
         self, client: httpx.Client, spec: RequestSpec, timeout: float | None
     ) -> tuple[httpx.Request, dict[str, Any]]:
         headers = dict(spec.headers)
-        if spec.key is not None and not any(
-            name.lower() == self.key_header.lower() for name in headers
+        if (
+            spec.key is not None
+            and self.key_header
+            and not any(name.lower() == self.key_header.lower() for name in headers)
         ):
             headers[self.key_header] = spec.key
         request = client.build_request(

@@ -7,7 +7,8 @@ The fake provider (``fake_provider``) takes faults through its control API,
 - ``error_before``: answer ``status`` without doing anything;
 - ``error_after``: do the work (charge!), then answer ``status`` anyway;
 - ``drop_after``: do the work, then drop the connection without an answer;
-- ``hang_after``: do the work, then never answer;
+- ``hang_after``: do the work, then hold the answer until the client gives up (closes the
+  connection) or ``delay_ms`` passes;
 - ``in_flight``: keep the operation "processing" so concurrent calls see it in progress.
 
 ``error_after``, ``drop_after`` and ``hang_after`` are the faults that make a checkout
@@ -70,7 +71,8 @@ class ProviderFaults:
     ) -> Op | None:
         """Install one fault; records ``start_fault``.
 
-        ``endpoint`` is ``"METHOD /path"`` (``*`` matches one path segment) or ``"*"``;
+        ``endpoint`` is ``"METHOD /path"`` (``*`` matches one path segment), ``"money"``
+        (every call that can move money) or ``"*"``;
         ``count`` is how many calls it hits; with neither ``count`` nor ``probability`` the
         provider fires it once.
         """

@@ -75,7 +75,7 @@ class Recipe:
             confirm.method,
             render(confirm.path, values),
             render(confirm.body, values),
-            headers={confirm.idempotency_header: key},
+            headers={confirm.idempotency_header: key} if confirm.idempotency_header else {},
         )
 
 

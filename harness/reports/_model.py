@@ -14,12 +14,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.checkers._base import CheckResult
-from harness.types import ScenarioStatus, Validity
+from harness.types import ScenarioStatus, Severity, Validity
 
 SCHEMA_VERSION: Literal["1"] = "1"
 THREAT_MODEL = "docs/threat-model.md"
-Cell = Literal["caught", "passed", "n/a", "error"]
-"""``error``: the scenario broke or could not decide; never counted as caught."""
+Cell = Literal["caught", "unrelated", "passed", "n/a", "error"]
+"""``caught``: one of the invariants docs/flaws.md names for the flaw was violated in one of
+the scenarios it names; ``unrelated``: the scenario failed, but not that way (another
+invariant, or a scenario not named for the flaw); ``error``: the scenario broke or could
+not decide. Only ``caught`` counts as catching the flaw."""
+FlawVerdict = Literal["caught", "caught_too_rarely", "caught_unrelated", "not_caught", "not_run"]
+"""A flaw's verdict in the matrix; only ``caught`` passes the gate."""
 
 
 def threat_link(threat_id: str) -> str:
@@ -36,6 +41,7 @@ class CheckOutcome(_Model):
     """A :class:`~harness.checkers.CheckResult` as stored in the report."""
 
     name: str
+    severity: Severity = "money"
     valid: Validity
     counts: dict[str, int] = Field(default_factory=dict)
     first: dict[str, Any] | None = None
@@ -70,6 +76,10 @@ class ScenarioRun(_Model):
     status: ScenarioStatus
     reason: str | None = None
     """Why the scenario was not applicable, or what went wrong for ``error``."""
+    failure: Severity | None = None
+    """For ``failed``: ``money`` when a money invariant was violated, else ``hygiene``."""
+    hygiene: list[str] = Field(default_factory=list)
+    """Hygiene invariants violated (reported whether or not the gate includes hygiene)."""
     duration_s: float = 0.0
     checks: list[CheckOutcome] = Field(default_factory=list)
     history: list[dict[str, Any]] = Field(default_factory=list)
@@ -109,12 +119,14 @@ class FlawRate(_Model):
 
 
 class FlawEvidence(_Model):
-    """One scenario that caught a flaw: the invariants it found violated."""
+    """One scenario that failed (or broke) against a flaw: what it found."""
 
     scenario: str
     violated: list[str]
     message: str = ""
     first: dict[str, Any] | None = None
+    cell: Cell = "caught"
+    """``caught`` (a named invariant), ``unrelated`` (only others) or ``error``."""
 
 
 class FlawMatrix(_Model):
@@ -136,12 +148,30 @@ class FlawMatrix(_Model):
     wall_s: dict[str, float] = Field(default_factory=dict)
     """Flaw (or ``baseline``) → wall time of its run, seconds."""
     command: str = ""
+    expected: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    """Flaw → scenario → the invariants whose violation there catches it (docs/flaws.md)."""
+    verdicts: dict[str, FlawVerdict] = Field(default_factory=dict)
+    """Flaw → its verdict, as :meth:`verdict` computed it when the matrix was built."""
 
     def cell(self, flaw: str, scenario: str) -> Cell:
         return self.cells.get(flaw, {}).get(scenario, "n/a")
 
     def caught_by(self, flaw: str) -> list[str]:
         return [s for s in self.scenarios if self.cell(flaw, s) == "caught"]
+
+    def failed_unrelated(self, flaw: str) -> list[str]:
+        """Scenarios that failed against the flaw, but not on an invariant named for it."""
+        return [s for s in self.scenarios if self.cell(flaw, s) == "unrelated"]
+
+    def verdict(self, flaw: str) -> FlawVerdict:
+        if self.caught_by(flaw):
+            return "caught" if self.rate_ok(flaw) else "caught_too_rarely"
+        if self.failed_unrelated(flaw):
+            return "caught_unrelated"
+        named = self.expected.get(flaw)
+        if named is not None and not any(self.cell(flaw, s) != "n/a" for s in named):
+            return "not_run"
+        return "not_caught"
 
     def rate_ok(self, flaw: str) -> bool:
         """A racy flaw must be caught in at least ``required_rate`` of its repeats."""
@@ -186,6 +216,9 @@ class RunReport(_Model):
     seed: int | None = None
     environment: Environment
     runs: list[ScenarioRun] = Field(default_factory=list)
+    unattributed: list[dict[str, Any]] = Field(default_factory=list)
+    """Ledger rows written during the run that no scenario run can own (after every
+    scenario ended, under no order the harness created): the gate fails on them."""
     flaw_matrix: FlawMatrix | None = None
 
     def summary(self) -> Summary:

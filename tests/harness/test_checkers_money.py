@@ -15,7 +15,7 @@ from harness.checkers._base import CheckContext
 from harness.history import History
 from harness.ledger import LedgerView
 
-CTX = CheckContext()
+CTX = CheckContext(ledger_read=True)
 
 
 def charge(id_: str, order: str | None, amount: int = 1500, kind: str = "charge") -> dict[str, Any]:
@@ -144,7 +144,7 @@ def test_success_without_charge_and_double_charge() -> None:
 def test_success_with_wrong_amount_from_context() -> None:
     h = History()
     confirm(h, "p1", "o1", 200, outcome="success")
-    ctx = CheckContext(expected_amounts={"o1": 999})
+    ctx = CheckContext(expected_amounts={"o1": 999}, ledger_read=True)
     result = success_means_one_charge.check(h, ledger(charge("a", "o1", 1500)), ctx)
     assert result.valid is False
     assert result.counts["wrong_amount"] == 1
@@ -179,7 +179,7 @@ def test_timeout_and_decline_are_not_successes() -> None:
 
 # -- no_orphan_charge / no_lost_payment ------------------------------------------------------
 
-PASSED = CheckContext(reconcile_window_passed=True)
+PASSED = CheckContext(reconcile_window_passed=True, ledger_read=True)
 
 
 def test_no_orphan_charge_unknown_before_window() -> None:
@@ -228,7 +228,13 @@ def test_no_lost_payment() -> None:
     result = no_lost_payment.check(h, ledger(charge("a", "o1")), CTX)
     assert result.valid is False
     assert result.first is not None and result.first["op"] == lost
-    assert result.counts == {"orders_read": 3, "paid_orders": 2, "lost": 1, "unreadable": 0}
+    assert result.counts == {
+        "orders_read": 3,
+        "paid_orders": 2,
+        "lost": 1,
+        "unreadable": 0,
+        "never_read": 0,
+    }
 
 
 def test_no_lost_payment_unknown_without_paid_flag() -> None:
