@@ -2,15 +2,25 @@
 
 The catalog is run against the reference checkout with no flaw (the baseline: every
 scenario must pass) and then once per deliberate flaw (``reference_app/flaws.py``), each
-on a fresh embedded stack (its own provider, checkout process and SQLite file). A flaw is
-*caught* by a scenario when that scenario fails, i.e. a checker found a violated
-invariant in what the flawed checkout did; the harness is never told which flaw is on.
+on a fresh embedded stack (its own provider, checkout process and SQLite file); the
+harness is never told which flaw is on.
 
-Racy flaws show only when requests interleave. Their catching scenarios (the ``race``
-tagged ones and any that caught the flaw in the full pass) are repeated ``repeat`` times
-in all; a repeat catches the flaw if any of them failed, and the flaw must be caught in
-at least 95 % of the repeats (19 of 20). The baseline repeats the same race scenarios,
-so a catch is never a false alarm the correct checkout would raise too.
+A flaw is *caught* only the way :data:`CAUGHT_BY` (and docs/flaws.md, which a test keeps
+equal to it) says: one of the invariants named for it is violated in one of the scenarios
+named for it. A flaw whose runs failed only in other ways (other invariants, other
+scenarios) is *caught_unrelated*: reported, never counted as caught, and the matrix fails.
+That keeps a flaw from looking caught because of a broken scenario or a noisy checker.
+
+Racy flaws show only when requests interleave. Their named scenarios (and every ``race``
+tagged one) are repeated ``repeat`` times in all; a repeat catches the flaw if a named
+invariant was violated in one of them, and the flaw must be caught in at least 95 % of
+the repeats (19 of 20). The baseline repeats the same scenarios, so a catch is never a
+false alarm the correct checkout would raise too; it passes only if no run of it found any
+violation at all, hygiene ones included (a run status ``passed`` with an ungated hygiene
+finding still fails the baseline).
+
+``named_only`` (``nodouble flaws --named-only``; the test suite runs it) runs each flaw
+only against its named scenarios, and the baseline against their union.
 
 Flaws run in parallel worker processes (``jobs``), one stack and one Chromium each.
 """
@@ -24,7 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +53,7 @@ from harness.reports import (
 from harness.reports import (
     Target as ReportTarget,
 )
-from harness.reports._model import Cell, FlawEvidence, FlawRate
+from harness.reports._model import Cell, CheckOutcome, FlawEvidence, FlawRate, FlawVerdict
 from harness.runner import Runner, RunOptions
 from harness.target import REFERENCE_PROFILE, open_target
 from reference_app import flaws as registry
@@ -52,6 +62,48 @@ from scenarios import Scenario, select
 BASELINE = "baseline"
 DEFAULT_REPEAT = 20
 RACE_TAG = "race"
+
+CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
+    "no_idempotency": {"api.missing_key": ("missing_key_refused",)},
+    "check_then_insert": {
+        "api.parallel_same_key": ("at_most_one_charge",),
+        "api.parallel_different_keys": ("at_most_one_charge",),
+    },
+    "no_business_key_guard": {"api.parallel_different_keys": ("at_most_one_charge",)},
+    "no_provider_key": {
+        "provider.timeout_after_charge": ("at_most_one_charge",),
+        "provider.lost_response": ("at_most_one_charge",),
+    },
+    "charge_before_record": {
+        "process.kill_after_charge_client_gone": ("no_orphan_charge",),
+        "process.kill_after_charge": ("at_most_one_charge",),
+    },
+    "lock_across_call_released_early": {
+        "api.retry_while_in_flight": ("at_most_one_charge",),
+        "api.duplicate_delivery": ("at_most_one_charge",),
+    },
+    "no_reconcile": {
+        "provider.error_after_charge": ("no_orphan_charge",),
+        "process.kill_after_charge_client_gone": ("no_orphan_charge",),
+    },
+    "release_on_error": {"provider.error_after_charge": ("at_most_one_charge",)},
+    "store_provider_error": {
+        "provider.error_after_charge": ("told_the_truth", "no_orphan_charge"),
+    },
+    "no_prg": {"browser.back_forward_ssr": ("post_redirect_get",)},
+    "no_button_guard": {"browser.impatient_clicks_ssr": ("pay_click_sends_one_post",)},
+    "cacheable_pages": {
+        "browser.back_forward_ssr": ("no_store_on_payment_pages",),
+        "browser.back_forward_spa": ("no_store_on_payment_pages",),
+    },
+    "webhook_no_dedupe": {"webhooks.duplicate": ("webhooks_accepted",)},
+    "webhook_no_signature": {"webhooks.forged": ("forged_webhooks_rejected",)},
+    "key_not_user_scoped": {"api.other_users_key": ("keys_user_scoped",)},
+    "trust_client_amount": {"api.tampered_amount": ("charge_matches_order",)},
+}
+"""Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
+for a scenario is violated in a run of that scenario. docs/flaws.md's table says the same
+(``tests/flaws/test_expectations.py`` compares them)."""
 
 
 class FlawsUsageError(ValueError):
@@ -66,6 +118,8 @@ class FlawOptions:
     pattern: str | None = None
     jobs: int = 2
     browser: bool = True
+    named_only: bool = False
+    """Run each flaw only against the scenarios :data:`CAUGHT_BY` names for it."""
 
 
 @dataclass
@@ -93,7 +147,10 @@ def check_options(options: FlawOptions) -> list[str]:
 
 
 def chosen_scenarios(options: FlawOptions) -> tuple[Scenario, ...]:
-    """The scenarios matching ``pattern``: one glob, or several separated by commas."""
+    """The scenarios matching ``pattern``: one glob, or several separated by commas.
+
+    With ``named_only``, only those some chosen flaw's row of :data:`CAUGHT_BY` names.
+    """
     globs = [g.strip() for g in (options.pattern or "").split(",") if g.strip()]
     chosen = (
         select()
@@ -102,6 +159,9 @@ def chosen_scenarios(options: FlawOptions) -> tuple[Scenario, ...]:
     )
     if not options.browser:
         chosen = tuple(s for s in chosen if "browser" not in s.needs)
+    if options.named_only:
+        named = {sid for flaw in check_options(options) for sid in CAUGHT_BY[flaw]}
+        chosen = tuple(s for s in chosen if s.id in named)
     if not chosen:
         raise FlawsUsageError(f"--scenario {options.pattern!r} matched no scenario")
     return chosen
@@ -111,16 +171,54 @@ def is_racy(flaw: str) -> bool:
     return flaw in registry.FLAWS and registry.FLAWS[flaw].racy
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What each job runs: its scenarios once, then ``repeated`` ones up to ``repeat``."""
+
+    scenarios: dict[str, list[str]]
+    """Job (a flaw, or ``baseline``) → scenario ids, in catalog order."""
+    repeated: dict[str, list[str]]
+    """Job → scenario ids run ``repeat`` times in all (racy flaws and the baseline)."""
+
+
+def plan(flaws: Sequence[str], scenario_ids: Sequence[str], *, named_only: bool) -> Plan:
+    """Every job's scenarios. A flaw with nothing to run (``named_only``, none of its
+    scenarios chosen) gets no job at all: its verdict is ``not_run``."""
+    chosen = [s for s in select() if s.id in scenario_ids]
+    race = [s.id for s in chosen if RACE_TAG in s.tags]
+    scenarios: dict[str, list[str]] = {}
+    repeated: dict[str, list[str]] = {}
+    for flaw in flaws:
+        mine = [s.id for s in chosen if not named_only or s.id in CAUGHT_BY[flaw]]
+        if not mine:
+            continue
+        scenarios[flaw] = mine
+        if is_racy(flaw):
+            repeated[flaw] = [s for s in mine if s in race or s in CAUGHT_BY[flaw]]
+    used = {s for ids in scenarios.values() for s in ids}
+    base = [s.id for s in chosen if not named_only or s.id in used]
+    scenarios = {BASELINE: base, **scenarios}
+    again = {s for ids in repeated.values() for s in ids} | set(race)
+    repeated[BASELINE] = [s for s in scenarios[BASELINE] if s in again]
+    return Plan(scenarios, {k: v for k, v in repeated.items() if v})
+
+
 # -- one flaw, in a worker process ------------------------------------------------------------
 
 
 def run_flaw_job(
-    flaw: str, scenario_ids: list[str], repeat: int, report_dir: str, browser: bool
+    flaw: str,
+    scenario_ids: list[str],
+    repeat_ids: list[str],
+    repeat: int,
+    report_dir: str,
+    browser: bool,
 ) -> JobResult:
     """Run the scenarios against a fresh stack with ``flaw`` on (``baseline``: none).
 
-    Pass 0 runs every scenario once. Then the race scenarios (and, for a racy flaw, every
-    scenario that caught it in pass 0) run again until each has ``repeat`` runs.
+    Pass 0 runs every scenario once, one after another (racy scenarios must not share the
+    stack with anything else); then the ``repeat_ids`` run again until each has ``repeat``
+    runs.
     """
     started = time.monotonic()
     scenarios = {s.id: s for s in select() if s.id in scenario_ids}
@@ -145,14 +243,10 @@ def run_flaw_job(
     try:
         for scenario in ordered:
             runs.append(runner.run_one(scenario, 0))
-        if flaw == BASELINE or is_racy(flaw):
-            again = [s for s in ordered if RACE_TAG in s.tags]
-            if flaw != BASELINE:
-                caught = {r.scenario_id for r in runs if r.status == "failed"}
-                again += [s for s in ordered if s.id in caught and s not in again]
-            for n in range(1, repeat):
-                for scenario in again:
-                    runs.append(runner.run_one(scenario, n))
+        again = [s for s in ordered if s.id in repeat_ids]
+        for n in range(1, repeat):
+            for scenario in again:
+                runs.append(runner.run_one(scenario, n))
     finally:
         chromium = runner.close()
         live.stop()
@@ -171,16 +265,60 @@ def _slim(run: ScenarioRun, *, keep_history: bool) -> dict[str, Any]:
 
 # -- the matrix ------------------------------------------------------------------------------
 
+Expected = Mapping[str, Mapping[str, Sequence[str]]]
 
-def _cell(runs: Sequence[ScenarioRun]) -> Cell:
-    statuses = {r.status for r in runs}
-    if "failed" in statuses:
+
+def caught_here(run: ScenarioRun, invariants: Sequence[str]) -> list[str]:
+    """The named invariants this run found violated (``valid is False``), in run order."""
+    return [c.name for c in run.checks if c.valid is False and c.name in invariants]
+
+
+def _found_something(run: ScenarioRun) -> bool:
+    """Failed, or violated an invariant the gate does not count (hygiene, when not gated)."""
+    return run.status == "failed" or bool(run.violated)
+
+
+def _cell(runs: Sequence[ScenarioRun], invariants: Sequence[str]) -> Cell:
+    """One flaw and one scenario, over its repeats; ``invariants``: those named there."""
+    if not runs:
+        return "n/a"
+    if any(caught_here(r, invariants) for r in runs):
         return "caught"
+    if any(_found_something(r) for r in runs):
+        return "unrelated"
+    statuses = {r.status for r in runs}
     if "error" in statuses:
         return "error"
     if statuses == {"not_applicable"}:
         return "n/a"
     return "passed"
+
+
+def _evidence(sid: str, runs: Sequence[ScenarioRun], invariants: Sequence[str]) -> FlawEvidence:
+    """What the first telling run of a scenario found: a catch, else a failure, else why
+    it broke."""
+    for run in runs:
+        named = caught_here(run, invariants)
+        if named:
+            violated = [c for c in run.violated if c.name in named]
+            return _evidence_of(sid, run, violated, "caught")
+    for run in runs:
+        if _found_something(run):
+            return _evidence_of(sid, run, run.violated, "unrelated")
+    broken = next(r for r in runs if r.status == "error")
+    return FlawEvidence(scenario=sid, violated=[], message=broken.reason or "", cell="error")
+
+
+def _evidence_of(
+    sid: str, run: ScenarioRun, violated: list[CheckOutcome], cell: Cell
+) -> FlawEvidence:
+    return FlawEvidence(
+        scenario=sid,
+        violated=[c.name for c in violated],
+        message="; ".join(c.message for c in violated),
+        first=violated[0].first if violated else None,
+        cell=cell,
+    )
 
 
 def build_matrix(
@@ -190,12 +328,15 @@ def build_matrix(
     *,
     wall: dict[str, float],
     command: str,
+    expected: Expected | None = None,
 ) -> FlawMatrix:
+    """The matrix of ``results`` (job → runs); ``expected`` defaults to :data:`CAUGHT_BY`."""
+    named = CAUGHT_BY if expected is None else expected
     baseline_runs = results.get(BASELINE, [])
     baseline: dict[str, Any] = {}
     for sid in scenario_ids:
         mine = [r for r in baseline_runs if r.scenario_id == sid]
-        statuses = {r.status for r in mine}
+        statuses = {"failed" if _found_something(r) else r.status for r in mine}
         for status in ("error", "failed", "not_applicable", "passed"):
             if status in statuses:
                 baseline[sid] = status
@@ -207,26 +348,20 @@ def build_matrix(
     evidence: dict[str, list[FlawEvidence]] = {}
     for flaw in flaws:
         runs = results.get(flaw, [])
-        cells[flaw] = {
-            sid: _cell([r for r in runs if r.scenario_id == sid]) for sid in scenario_ids
-        }
+        wanted = named.get(flaw, {})
+        cells[flaw] = {}
         evidence[flaw] = []
         for sid in scenario_ids:
-            failed = [r for r in runs if r.scenario_id == sid and r.status == "failed"]
-            if failed:
-                first = failed[0]
-                violated = first.violated
-                evidence[flaw].append(
-                    FlawEvidence(
-                        scenario=sid,
-                        violated=[c.name for c in violated],
-                        message="; ".join(c.message for c in violated),
-                        first=violated[0].first if violated else None,
-                    )
-                )
+            mine = [r for r in runs if r.scenario_id == sid]
+            cell = _cell(mine, wanted.get(sid, ()))
+            if cell == "n/a":
+                continue  # a missing cell reads as n/a
+            cells[flaw][sid] = cell
+            if cell in ("caught", "unrelated") or (cell == "error" and sid in wanted):
+                evidence[flaw].append(_evidence(sid, mine, wanted.get(sid, ())))
         if is_racy(flaw):
-            rates[flaw] = _rate(runs)
-    return FlawMatrix(
+            rates[flaw] = _rate(runs, wanted)
+    matrix = FlawMatrix(
         flaws=flaws,
         scenarios=scenario_ids,
         cells=cells,
@@ -237,18 +372,22 @@ def build_matrix(
         evidence=evidence,
         wall_s={k: round(v, 1) for k, v in wall.items()},
         command=command,
+        expected={f: {s: list(i) for s, i in named.get(f, {}).items()} for f in flaws},
     )
+    matrix.verdicts = {f: matrix.verdict(f) for f in flaws}
+    return matrix
 
 
-def _rate(runs: list[ScenarioRun]) -> FlawRate:
-    """Caught repeats over repeats, for the scenarios that were repeated."""
-    repeated = sorted({r.scenario_id for r in runs if r.repeat > 0})
+def _rate(runs: list[ScenarioRun], wanted: Mapping[str, Sequence[str]]) -> FlawRate:
+    """Caught repeats over repeats, over the named scenarios that were repeated: a repeat
+    catches the flaw if a named invariant was violated in one of them."""
+    repeated = sorted({r.scenario_id for r in runs if r.repeat > 0 and r.scenario_id in wanted})
     per: dict[str, list[int]] = {}
     by_repeat: dict[int, bool] = {}
     for run in runs:
         if run.scenario_id not in repeated:
             continue
-        caught = run.status == "failed"
+        caught = bool(caught_here(run, wanted[run.scenario_id]))
         tally = per.setdefault(run.scenario_id, [0, 0])
         tally[0] += int(caught)
         tally[1] += 1
@@ -272,8 +411,8 @@ def run_matrix(
     """Run the baseline and every chosen flaw; the report carries the flaw matrix."""
     flaws = check_options(options)
     scenario_ids = [s.id for s in chosen_scenarios(options)]
+    jobs = plan(flaws, scenario_ids, named_only=options.named_only)
     started = datetime.now(UTC)
-    jobs = [BASELINE, *flaws]
     results: dict[str, list[ScenarioRun]] = {}
     wall: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -282,11 +421,11 @@ def run_matrix(
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
         futures = {
             pool.submit(
-                run_flaw_job, job, scenario_ids, options.repeat,
+                run_flaw_job, job, ids, jobs.repeated.get(job, []), options.repeat,
                 str(report_dir if job == BASELINE else report_dir / "flaws" / job),
                 options.browser,
             ): job
-            for job in jobs
+            for job, ids in jobs.scenarios.items()
         }  # fmt: skip
         for future in as_completed(futures):
             job = futures[future]
@@ -340,16 +479,27 @@ def execute(options: FlawOptions, report_root: Path, console: Any, err: Any) -> 
     command = "nodouble flaws" + "".join(f" --flaw {f}" for f in options.flaws)
     if options.pattern:
         command += f" --scenario '{options.pattern}'"
+    if options.named_only:
+        command += " --named-only"
     command += f" --repeat {options.repeat} --jobs {options.jobs}"
     console.print(
-        f"flaw matrix: baseline + {len(flaws)} flaw(s) x {len(scenarios)} scenario(s), "
-        f"racy flaws repeated {options.repeat}x, {options.jobs} worker(s)"
+        f"flaw matrix: baseline + {len(flaws)} flaw(s) x {len(scenarios)} scenario(s)"
+        + (" (each flaw: only its named scenarios)" if options.named_only else "")
+        + f", racy flaws repeated {options.repeat}x, {options.jobs} worker(s)"
     )
     clock = time.monotonic()
 
     def notify(result: JobResult) -> None:
-        failed = sorted({r["scenario_id"] for r in result.runs if r["status"] == "failed"})
-        note = f"error: {result.error}" if result.error else f"failed: {len(failed)} scenario(s)"
+        failed = sorted(
+            {
+                r["scenario_id"]
+                for r in result.runs
+                if r["status"] == "failed" or any(c["valid"] is False for c in r["checks"])
+            }
+        )
+        note = (
+            f"error: {result.error}" if result.error else f"violations in {len(failed)} scenario(s)"
+        )
         console.print(f"  {result.flaw:34} {result.wall_s:6.1f}s  {escape(note)}")
 
     report = run_matrix(options, report_dir, command=command, notify=notify)
@@ -364,7 +514,17 @@ def execute(options: FlawOptions, report_root: Path, console: Any, err: Any) -> 
     return 0 if matrix.gate() else 1
 
 
+VERDICT_WORDS: dict[FlawVerdict, str] = {
+    "caught": "caught",
+    "caught_too_rarely": "CAUGHT TOO RARELY",
+    "caught_unrelated": "CAUGHT UNRELATED (does not count)",
+    "not_caught": "NOT CAUGHT",
+    "not_run": "NOT RUN (none of its scenarios ran)",
+}
+
+
 def print_matrix(console: Any, matrix: FlawMatrix) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("flaw", "caught by", "catch rate", "verdict", title="flaw matrix")
@@ -375,11 +535,20 @@ def print_matrix(console: Any, matrix: FlawMatrix) -> None:
         rate = matrix.rates.get(flaw)
         shown = f"{rate.caught}/{rate.runs}" if rate else ""
         caught = matrix.caught_by(flaw)
-        verdict = "caught" if matrix.flaw_caught(flaw) else "NOT CAUGHT"
-        table.add_row(flaw, f"{len(caught)}: " + ", ".join(caught)[:80], shown, verdict)
+        verdict = matrix.verdict(flaw)
+        if caught:
+            where = f"{len(caught)}: " + ", ".join(caught)
+        else:
+            where = "; ".join(
+                f"{e.scenario}: {', '.join(e.violated) or e.message}"
+                for e in matrix.evidence.get(flaw, [])
+            )
+        table.add_row(flaw, escape(where[:100] or "-"), shown, VERDICT_WORDS[verdict])
     console.print(table)
     total = sum(1 for f in matrix.flaws if matrix.flaw_caught(f))
+    unrelated = [f for f in matrix.flaws if matrix.verdict(f) == "caught_unrelated"]
     console.print(
         f"baseline {base}; {total}/{len(matrix.flaws)} flaw(s) caught"
+        + (f"; caught only by unrelated failures: {', '.join(unrelated)}" if unrelated else "")
         + "".join(f"; {f} {r.caught}/{r.runs}" for f, r in matrix.rates.items())
     )

@@ -103,7 +103,7 @@ def to_html(report: RunReport, report_dir: Path) -> str:
     rows: list[dict[str, Any]] = []
     summary = ""
     if matrix is not None:
-        glyphs = {"caught": "✖", "passed": "·", "error": "!", "n/a": "-"}
+        glyphs = {"caught": "✖", "unrelated": "○", "passed": "·", "error": "!", "n/a": "-"}
         for flaw in matrix.flaws:
             share = matrix.catch_rate(flaw)
             caught = matrix.caught_by(flaw)
@@ -111,27 +111,39 @@ def to_html(report: RunReport, report_dir: Path) -> str:
             verdict = (
                 f"{len(caught)} of {len(applicable)} ({share:.0%})" if share is not None else "n/a"
             )
+            word = matrix.verdict(flaw)
+            if word != "caught":
+                verdict = f"{word.replace('_', ' ').upper()} ({verdict})"
+            named = matrix.expected.get(flaw, {})
             rate = matrix.rates.get(flaw)
             rows.append(
                 {
                     "flaw": flaw,
                     "guard": matrix.guards.get(flaw, ""),
                     "ok": matrix.flaw_caught(flaw),
-                    "verdict": verdict if caught else f"NOT CAUGHT ({verdict})",
+                    "verdict": verdict,
                     "rate": "" if rate is None else f"{rate.caught}/{rate.runs} ({rate.rate:.0%})",
                     "rate_ok": matrix.rate_ok(flaw),
                     "cells": [
-                        {"scenario": s, "value": (c := matrix.cell(flaw, s)), "glyph": glyphs[c]}
+                        {
+                            "scenario": s,
+                            "value": (c := matrix.cell(flaw, s)),
+                            "glyph": glyphs[c],
+                            "named": ", ".join(named[s]) if s in named else "",
+                        }
                         for s in matrix.scenarios
                     ],
+                    "named": [{"scenario": s, "invariants": list(i)} for s, i in named.items()],
                     "evidence": matrix.evidence.get(flaw, []),
                 }
             )
         caught_n = sum(1 for f in matrix.flaws if matrix.flaw_caught(f))
         base = "passed" if matrix.baseline_passed() else "FAILED"
+        unrelated = [f for f in matrix.flaws if matrix.verdict(f) == "caught_unrelated"]
         summary = (
             f"baseline {base if matrix.baseline else 'not run'}; {caught_n} of "
             f"{len(matrix.flaws)} flaw(s) caught"
+            + (f"; caught only by unrelated failures: {', '.join(unrelated)}" if unrelated else "")
             + "".join(
                 f"; {f} caught in {r.caught}/{r.runs} repeats" for f, r in matrix.rates.items()
             )

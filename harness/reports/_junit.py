@@ -49,8 +49,10 @@ def _case(run: ScenarioRun) -> ET.Element:
 
 
 def _flaw_suite(matrix: FlawMatrix) -> ET.Element:
-    """One testcase per seeded flaw: it passes when some scenario caught the flaw (and a racy
-    flaw was caught often enough); it fails when the harness let the flaw through."""
+    """One testcase per seeded flaw: it passes when one of the invariants named for the flaw
+    was violated in one of its named scenarios (and a racy flaw was caught often enough); it
+    fails when the harness let the flaw through, or noticed it only through unrelated
+    failures (``FlawCaughtUnrelated``: the failures are listed, but they do not count)."""
     missed = [f for f in matrix.flaws if not matrix.flaw_caught(f)]
     suite = ET.Element(
         "testsuite", name="nodouble flaws", tests=str(len(matrix.flaws)),
@@ -65,20 +67,44 @@ def _flaw_suite(matrix: FlawMatrix) -> ET.Element:
         caught = matrix.caught_by(flaw)
         rate = matrix.rates.get(flaw)
         rate_text = f"; caught in {rate.caught}/{rate.runs} repeats" if rate else ""
-        if not caught:
-            failure = ET.SubElement(
-                case, "failure", message="no scenario caught this flaw", type="FlawNotCaught"
-            )
-            failure.text = f"guard removed: {matrix.guards.get(flaw, '?')}"
-        elif not matrix.rate_ok(flaw):
+        verdict = matrix.verdict(flaw)
+        named = _named(matrix, flaw)
+        if verdict == "caught":
+            out = ET.SubElement(case, "system-out")
+            out.text = f"caught by {', '.join(caught)}{rate_text}; named: {named}"
+            continue
+        if verdict == "caught_too_rarely":
             failure = ET.SubElement(
                 case, "failure", type="FlawCaughtUnreliably",
                 message=f"caught too rarely{rate_text} (needed {matrix.required_rate:.0%})",
             )  # fmt: skip
+        elif verdict == "caught_unrelated":
+            failure = ET.SubElement(
+                case, "failure", type="FlawCaughtUnrelated",
+                message="only unrelated failures: no invariant named for this flaw was violated",
+            )  # fmt: skip
+        elif verdict == "not_run":
+            failure = ET.SubElement(
+                case, "failure", type="FlawNotRun",
+                message="none of the scenarios named for this flaw ran",
+            )  # fmt: skip
         else:
-            out = ET.SubElement(case, "system-out")
-            out.text = f"caught by {', '.join(caught)}{rate_text}"
+            failure = ET.SubElement(
+                case, "failure", message="no scenario caught this flaw", type="FlawNotCaught"
+            )
+        lines = [f"guard removed: {matrix.guards.get(flaw, '?')}", f"named: {named}"]
+        lines += [
+            f"{e.scenario} ({e.cell}): {', '.join(e.violated) or e.message}"
+            for e in matrix.evidence.get(flaw, [])
+        ]
+        failure.text = "\n".join(lines)
     return suite
+
+
+def _named(matrix: FlawMatrix, flaw: str) -> str:
+    """``scenario: invariant, invariant; ...`` as docs/flaws.md names them."""
+    named = matrix.expected.get(flaw, {})
+    return "; ".join(f"{s}: {', '.join(i)}" for s, i in named.items()) or "(none)"
 
 
 def to_xml(report: RunReport) -> str:

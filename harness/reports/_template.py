@@ -37,6 +37,7 @@ table.matrix th.vert span{writing-mode:vertical-rl;transform:rotate(180deg);whit
 table.matrix td.cell{text-align:center;width:18px;padding:2px;font-weight:700}
 .c-caught{background:#d8f3e3;color:#0a7a3d}.c-passed{background:#fff;color:#9ca3af}
 .c-error{background:#fff1c2;color:#9a6700}.c-n-a{background:#f1f2f4;color:#9ca3af}
+.c-unrelated{background:#fde2e1;color:#b3261e}.named{outline:2px solid #1f2937;outline-offset:-2px}
 .b-passed{background:#d8f3e3;color:#0a7a3d}.b-failed,.b-error,.bad{background:#fde2e1;color:#b3261e;font-weight:700}
 .b-not-applicable{background:#f1f2f4;color:#9ca3af}
 tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
@@ -73,9 +74,11 @@ tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
 <p id="flaw-verdict" class="{{ 'caught' if matrix.gate() else 'failed' }}"><b>{{ matrix_summary }}</b></p>
 {% if matrix.command %}<p class="muted">produced by <code>{{ matrix.command }}</code></p>{% endif %}
 <p class="muted">Rows: the checkout with no flaw (baseline), then one deliberate flaw each. Columns: scenarios.
-<span class="legend c-caught">&#x2716; caught</span> the scenario failed (an invariant was violated) ·
+<span class="legend c-caught">&#x2716; caught</span> an invariant named for the flaw (docs/flaws.md) was violated in a scenario named for it ·
+<span class="legend c-unrelated">&#x25CB; unrelated</span> the scenario failed, but not that way: listed, never counted as caught ·
 <span class="legend c-passed">&middot; passed</span> the flaw went unnoticed there ·
-<span class="legend c-error">! error</span> · <span class="legend c-n-a">&ndash; n/a</span>.
+<span class="legend c-error">! error</span> · <span class="legend c-n-a">&ndash; n/a</span> ·
+<span class="legend named">outlined</span>: a scenario named for the flaw.
 Baseline cells: <span class="legend b-passed">&#x2713; passed</span> <span class="legend b-failed">&#x2716; failed</span>.
 A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matrix.required_rate * 100) }} %).</p>
 <div class="matrix-wrap"><table id="flaw-matrix" class="matrix"><thead><tr><th>flaw</th><th>caught by</th><th>catch rate</th>
@@ -85,10 +88,11 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 {% for sc in matrix.scenarios %}{% set st = matrix.baseline.get(sc, 'n/a') %}<td class="cell b-{{ st | replace('/', '-') | replace('_', '-') }}" title="baseline · {{ sc }}: {{ st }}">{{ {'passed': '✓', 'failed': '✖', 'error': '!'}.get(st, '-') }}</td>{% endfor %}</tr>{% endif %}
 {% for row in matrix_rows %}<tr><th title="{{ row.guard }}">{{ row.flaw }}</th>
 <td class="{{ 'c-caught' if row.ok else 'bad' }}">{{ row.verdict }}</td><td class="{{ '' if row.rate_ok else 'bad' }}">{{ row.rate }}</td>
-{% for cell in row.cells %}<td class="cell c-{{ cell.value | replace('/', '-') }}" title="{{ row.flaw }} · {{ cell.scenario }}: {{ cell.value }}">{{ cell.glyph }}</td>{% endfor %}</tr>{% endfor %}</tbody></table></div>
+{% for cell in row.cells %}<td class="cell c-{{ cell.value | replace('/', '-') }}{{ ' named' if cell.named }}" title="{{ row.flaw }} · {{ cell.scenario }}: {{ cell.value }}{% if cell.named %} (named: {{ cell.named }}){% endif %}">{{ cell.glyph }}</td>{% endfor %}</tr>{% endfor %}</tbody></table></div>
 <details open><summary>What each flaw removes and what caught it</summary>
-<table class="evidence"><thead><tr><th>flaw</th><th>guard removed</th><th>caught by (violated invariants)</th></tr></thead><tbody>
-{% for row in matrix_rows %}<tr><th>{{ row.flaw }}</th><td>{{ row.guard }}</td><td>{% for e in row.evidence %}<div><code>{{ e.scenario }}</code>: {{ e.violated | join(', ') }}</div>{% else %}<span class="bad">not caught</span>{% endfor %}</td></tr>{% endfor %}
+<table class="evidence"><thead><tr><th>flaw</th><th>guard removed</th><th>counts as caught (docs/flaws.md)</th><th>what the scenarios found</th></tr></thead><tbody>
+{% for row in matrix_rows %}<tr><th>{{ row.flaw }}</th><td>{{ row.guard }}</td><td>{% for n in row.named %}<div><code>{{ n.scenario }}</code>: {{ n.invariants | join(', ') }}</div>{% endfor %}</td>
+<td>{% for e in row.evidence %}<div class="{{ 'bad' if e.cell != 'caught' }}"><code>{{ e.scenario }}</code>{% if e.cell != 'caught' %} ({{ e.cell }}){% endif %}: {{ e.violated | join(', ') if e.violated else e.message }}</div>{% else %}<span class="bad">nothing failed</span>{% endfor %}</td></tr>{% endfor %}
 </tbody></table></details>
 {% endif %}
 
