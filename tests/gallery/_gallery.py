@@ -27,11 +27,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +49,14 @@ RUN_TIMEOUT_S = 300.0
 
 
 def nodouble_command() -> list[str]:
-    """argv prefix that runs the ``nodouble`` CLI of this checkout's virtualenv."""
+    """argv prefix that runs the ``nodouble`` CLI of this checkout's virtualenv.
+
+    ``GALLERY_NODOUBLE`` overrides it (split like a shell would), e.g. to run the gallery
+    against another build of the harness.
+    """
+    override = os.environ.get("GALLERY_NODOUBLE")
+    if override:
+        return shlex.split(override)
     script = Path(sys.executable).with_name("nodouble")
     if script.exists():
         return [str(script)]
@@ -137,6 +146,18 @@ class RunResult:
         """Every invariant violated in at least one scenario run."""
         return set().union(*self.violated().values(), set())
 
+    def money_violated(self) -> dict[str, set[str]]:
+        """Scenario run → the money invariants judged ``valid: false`` (not hygiene)."""
+        return {_case(run): _names(run, False, money_only=True) for run in self.runs}
+
+    def all_money_violated(self) -> set[str]:
+        return set().union(*self.money_violated().values(), set())
+
+    @property
+    def unattributed(self) -> list[dict[str, Any]]:
+        """Charges the run could not tie to any scenario run (``report.json`` top level)."""
+        return list((self.report or {}).get("unattributed") or [])
+
     def unfired_faults(self) -> dict[str, list[str]]:
         """Passed scenario run → the faults it armed that have no firing on record."""
         found = {_case(run): unfired_faults(run.get("history") or []) for run in self.runs
@@ -192,7 +213,8 @@ def run_nodouble(
         capture_output=True, text=True, timeout=timeout_s, check=False,
     )  # fmt: skip
     wall = time.monotonic() - started
-    fresh = sorted(set(report_root.glob("*/report.json")) - before)
+    fresh = sorted(p for p in set(report_root.glob("*/report.json")) - before
+                   if not p.parent.is_symlink())  # fmt: skip
     report_path = fresh[-1] if fresh else None
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path else None
     return RunResult(argv, done.returncode, done.stdout, done.stderr, wall, report_path, report)
@@ -276,8 +298,33 @@ def _case(run: Mapping[str, Any]) -> str:
     return f"{run.get('scenario_id')}#{repeat}" if repeat else str(run.get("scenario_id"))
 
 
-def _names(run: Mapping[str, Any], valid: object) -> set[str]:
-    return {str(c.get("name")) for c in run.get("checks") or [] if c.get("valid") == valid}
+def _names(run: Mapping[str, Any], valid: object, *, money_only: bool = False) -> set[str]:
+    return {str(c.get("name")) for c in run.get("checks") or [] if c.get("valid") == valid
+            and not (money_only and c.get("severity") == "hygiene")}  # fmt: skip
+
+
+class VerdictPool:
+    """Runs gallery rows a few at a time in threads; tests wait for their own row.
+
+    Each row is mostly waiting (on the checkout, the provider, faults that hold answers), so
+    running a few side by side keeps the gallery's wall time down without touching what
+    any one run sees: every row has its own provider, checkout and ports.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        workers = workers or int(os.environ.get("GALLERY_JOBS", "3"))
+        self._pool = ThreadPoolExecutor(max(1, workers), "gallery")
+        self._futures: dict[str, Future[RunResult]] = {}
+
+    def submit(self, key: str, run: Callable[[], RunResult]) -> None:
+        if key not in self._futures:
+            self._futures[key] = self._pool.submit(run)
+
+    def result(self, key: str) -> RunResult:
+        return self._futures[key].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 ARMED_FAULTS = frozenset({"provider", "proxy"})
