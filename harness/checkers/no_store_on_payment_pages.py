@@ -1,19 +1,25 @@
-"""``no_store_on_payment_pages``: payment pages and answers are never cached.
+"""``no_store_on_payment_pages``: pages that show or take a payment are never cached.
 
-Responses of confirm pages (``page_state == "confirm"``), of confirm POSTs (API confirm,
-browser form POSTs) and of success pages must carry ``Cache-Control`` with ``no-store``,
-so that the back button and shared caches never show (or replay) a stale payment page.
+Such pages must carry ``Cache-Control`` with ``no-store``, so that Back and shared caches
+never show (or replay) a stale payment page. Judged, and nothing else:
 
-API ops are judged by ``response.headers``. Browser ops by their ``documents`` (the
-main-document responses the driver saw, with ``cache_control``): every POST document, and
-the last document when the page is a confirm or success page, and the POSTs a click on
-Pay fired (a single-page checkout's fetch) with their answers. A page restored from the
-back-forward cache has no document and is not judged; an API op in scope without headers
-cannot be judged.
+- browser ops: what the driver marked as a payment page (``payment_page`` set on an entry
+  of ``documents``, ``posts`` or ``late_answers``): the confirm page (``"confirm"``), the
+  answer to the Pay submit, a form POST's or a single-page checkout's ``fetch``
+  (``"pay"``), and the success page (``"success"``), when it answered 2xx. A redirect
+  carries no page and an error answer shows no payment (``problem_on_5xx`` judges errors);
+  forms that are not the Pay form (sign-in, add to cart) are not payments. A page restored
+  from the back-forward cache has no document and is not judged;
+- API ops: the answer of every confirm (a payment request with a ``request``); one
+  recorded without headers cannot be judged.
+
+A history with nothing of the sort to judge (a driver that marks no payment page, a run
+that never reached one) is unknown, never valid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from harness.checkers._base import (
@@ -28,54 +34,58 @@ from harness.checkers._base import (
 )
 from harness.history import History, Op
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "no_store_on_payment_pages"
+SEVERITY: Severity = "hygiene"
+BROWSER_KEYS = ("documents", "posts", "late_answers")
 
 
-def _in_scope(op: Op) -> bool:
-    if op.value.get("page_state") in ("confirm", "success"):
-        return True
+def _api_in_scope(op: Op) -> bool:
     request = op.value.get("request")
     method = request.get("method") if isinstance(request, dict) else None
     return op.f in PAYMENT_FS and str(method or "POST").upper() == "POST"
 
 
-def _documents(op: Op) -> list[dict[str, Any]]:
-    docs = [d for d in op.value.get("documents") or [] if isinstance(d, dict)]
-    judged = [d for d in docs if str(d.get("method", "")).upper() == "POST"]
-    if docs and op.value.get("page_state") in ("confirm", "success") and docs[-1] not in judged:
-        judged.append(docs[-1])
-    if op.value.get("pay"):  # what a click on Pay fired: a form POST or an API fetch
-        judged.extend(
-            p for p in op.value.get("posts") or []
-            if isinstance(p, dict) and "status" in p and not p.get("navigation")
-        )  # fmt: skip
-    return judged
+def _payment_answers(op: Op) -> Iterator[dict[str, Any]]:
+    """The 2xx answers of payment pages a browser op recorded (each exchange once)."""
+    for key in BROWSER_KEYS:
+        entries = op.value.get(key)
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or not entry.get("payment_page"):
+                continue
+            if key == "posts" and entry.get("navigation"):
+                continue  # a form POST's answer is one of the op's documents
+            code = entry.get("status")
+            if isinstance(code, int) and 200 <= code < 300:
+                yield entry
+
+
+def _browser_op(op: Op) -> bool:
+    return any(isinstance(op.value.get(key), list) for key in BROWSER_KEYS)
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:
     violations: list[Evidence] = []
     judged = unobserved = 0
     for op in completions(history):
-        if op.type == "info":
-            continue
-        if isinstance(op.value.get("documents"), list):
-            for doc in _documents(op):
+        if _browser_op(op):
+            for answer in _payment_answers(op):
                 judged += 1
-                cache_control = doc.get("cache_control")
+                cache_control = answer.get("cache_control")
                 if not isinstance(cache_control, str) or "no-store" not in cache_control.lower():
                     violations.append(
                         op_evidence(
                             op,
-                            document=doc.get("url"),
-                            method=doc.get("method"),
+                            document=answer.get("url"),
+                            method=answer.get("method"),
+                            payment_page=answer.get("payment_page"),
                             cache_control=cache_control,
                         )
                     )
             continue
-        if not _in_scope(op) or "request" not in op.value:
-            continue  # a browser observation (no exchange of its own) or out of scope
+        if op.type == "info" or not _api_in_scope(op) or "request" not in op.value:
+            continue
         resp = response(op)
         headers = resp.get("headers") if resp else None
         if not isinstance(headers, dict):
@@ -92,11 +102,11 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
         counts,
         violations,
         unsure=unobserved or int(judged == 0),
-        ok_message=f"{judged} payment response(s), all Cache-Control: no-store",
-        bad_message=lambda n: f"{n} payment response(s) without Cache-Control: no-store",
+        ok_message=f"{judged} payment page(s) and answer(s), all Cache-Control: no-store",
+        bad_message=lambda n: f"{n} payment page(s) or answer(s) without Cache-Control: no-store",
         unsure_message=(
-            f"{unobserved} payment response(s) were recorded without headers"
+            f"{unobserved} payment answer(s) were recorded without headers"
             if unobserved
-            else "no payment page or confirm answer was recorded: nothing to judge"
+            else "no page that shows or takes a payment was recorded: nothing to judge"
         ),
     )

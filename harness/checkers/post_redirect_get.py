@@ -1,78 +1,74 @@
-"""``post_redirect_get``: every confirm form POST is answered ``303 See Other``.
+"""``post_redirect_get``: the Pay form POST is answered with a redirect to a GET.
 
-Post/Redirect/Get keeps the payment POST out of the browser's history, so reload and back
-cannot re-send it. Judged: every main-document POST response a browser op saw (its
-``documents`` with method POST), so also a POST that reload or back re-sent. A ``submit``
-whose form POST left (a ``posts`` entry with ``navigation``) but whose answer was not
-recorded cannot be judged. ``fetch``/``xhr`` POSTs of a single-page app are API calls,
-not form posts, and are not judged.
+Post/Redirect/Get keeps the payment POST out of the browser's history, so Reload and Back
+cannot re-send it. Judged: the answers the browser loaded as a page to a POST the driver
+marked as the Pay submit (``payment_page == "pay"`` on a ``documents`` entry of method
+POST): the form POST a click on Pay fired, and any re-send of it by reload, back or
+forward. ``303 See Other`` passes, and so does ``302 Found`` (every browser follows it
+with a GET); any other answer below 500 is a violation (a 5xx is an error page, judged
+by ``problem_on_5xx``). Form POSTs that are not the Pay form (sign-in, add to cart) are
+not judged, nor are ``fetch``/XHR POSTs of a single-page checkout (API calls, not forms).
+
+Unknown when no Pay form POST was recorded, or when one left the browser but no answer
+to it was ever loaded.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harness.checkers._base import (
-    CheckContext,
-    CheckResult,
-    completions,
-    op_evidence,
-    status,
-    verdict,
-)
+from harness.checkers._base import CheckContext, CheckResult, completions, op_evidence, verdict
 from harness.history import History
 from harness.ledger import LedgerView
-from harness.types import Evidence
+from harness.types import Evidence, Severity
 
 NAME = "post_redirect_get"
-BROWSER_FS = frozenset({"page_load", "click", "back", "forward", "reload", "submit"})
+SEVERITY: Severity = "hygiene"
+REDIRECTS_TO_GET = frozenset({302, 303})
 
 
-def _document_posts(posts: Any) -> list[dict[str, Any]]:
-    if not isinstance(posts, list):
-        return []
-    return [
-        p
-        for p in posts
-        if isinstance(p, dict)
-        and str(p.get("method") or "POST").upper() == "POST"
-        and p.get("resource_type") in (None, "document")
-    ]
+def _entries(value: Any) -> list[dict[str, Any]]:
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+
+
+def _is_post(entry: dict[str, Any]) -> bool:
+    return str(entry.get("method") or "").upper() == "POST"
 
 
 def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResult:
     violations: list[Evidence] = []
-    judged = unobserved = 0
-    for op in completions(history, BROWSER_FS):
-        if op.type == "info":
-            continue
-        documents = op.value.get("documents")
-        statuses: list[tuple[Any, Any]] = [
-            (d.get("status"), d.get("url"))
-            for d in (documents if isinstance(documents, list) else [])
-            if isinstance(d, dict) and str(d.get("method", "")).upper() == "POST"
-        ]
-        sent = [p for p in _document_posts(op.value.get("posts")) if p.get("navigation", True)]
-        if op.f == "submit" and not statuses and (sent or status(op) is not None):
-            statuses = [(status(op), op.value.get("url"))]
-        for code, url in statuses:
-            if not isinstance(code, int):
-                unobserved += 1
+    judged = errors = 0
+    pay_forms_sent = 0
+    for op in completions(history):
+        if op.value.get("pay"):
+            pay_forms_sent += sum(
+                1 for p in _entries(op.value.get("posts"))
+                if _is_post(p) and p.get("navigation") and p.get("failure") is None
+            )  # fmt: skip
+        for doc in _entries(op.value.get("documents")):
+            if not _is_post(doc) or doc.get("payment_page") != "pay":
+                continue
+            code = doc.get("status")
+            if not isinstance(code, int) or code >= 500:
+                errors += 1
                 continue
             judged += 1
-            if code != 303:
-                violations.append(op_evidence(op, post_url=url, post_status=code))
-    counts = {"form_posts": judged, "not_303": len(violations), "unobserved": unobserved}
+            if code not in REDIRECTS_TO_GET:
+                violations.append(op_evidence(op, post_url=doc.get("url"), post_status=code))
+    unseen = int(judged == 0 and errors == 0 and pay_forms_sent > 0)
+    counts = {"pay_form_posts": judged, "not_redirected": len(violations)}
+    counts["error_answers"] = errors
+    counts["unobserved"] = unseen
     return verdict(
         NAME,
         counts,
         violations,
-        unsure=unobserved or int(judged == 0),
-        ok_message=f"{judged} form POST(s), all answered 303",
-        bad_message=lambda n: f"{n} form POST(s) not answered 303 See Other",
+        unsure=unseen or int(judged == 0),
+        ok_message=f"{judged} Pay form POST(s), all answered with a redirect to a GET",
+        bad_message=lambda n: f"{n} Pay form POST(s) not answered 303 See Other (or 302)",
         unsure_message=(
-            f"{unobserved} form POST(s) were recorded without a status"
-            if unobserved
-            else "no form POST was recorded: nothing to judge"
+            "the Pay form POST left the browser but no answer to it was recorded"
+            if unseen
+            else "no answered Pay form POST was recorded: nothing to judge"
         ),
     )

@@ -25,20 +25,28 @@ class TabWatch:
         self.page = page
         self.posts: list[dict[str, Any]] = []
         self.documents: list[dict[str, Any]] = []
+        self.late_answers: list[dict[str, Any]] = []
+        self._open: dict[int, dict[str, Any]] = {}
+        self._earlier: dict[int, dict[str, Any]] = {}
+        """POSTs of earlier operations still waiting for their answer."""
         page.on("request", self._on_request)
         page.on("response", self._on_response)
         page.on("requestfailed", self._on_failed)
-        self._open: dict[int, dict[str, Any]] = {}
 
     def begin(self) -> None:
+        for key, post in self._open.items():
+            if "status" not in post and post.get("failure") is None:
+                self._earlier[key] = post
         self.posts = []
         self.documents = []
+        self.late_answers = []
         self._open = {}
 
-    def collect(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        posts, documents = self.posts, self.documents
+    def collect(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The POSTs fired, the documents loaded and the late answers seen since ``begin``."""
+        posts, documents, late = self.posts, self.documents, self.late_answers
         self.begin()
-        return posts, documents
+        return posts, documents, late
 
     def _is_main_document(self, request: Request) -> bool:
         try:
@@ -62,6 +70,7 @@ class TabWatch:
         self.posts.append(post)
 
     def _on_failed(self, request: Request) -> None:
+        self._earlier.pop(id(request), None)
         post = self._open.get(id(request))
         if post is not None:
             post["failure"] = request.failure or "failed"
@@ -72,7 +81,19 @@ class TabWatch:
         if post is not None:  # what a POST (a form or a fetch) was answered
             post["status"] = response.status
             post["cache_control"] = response.headers.get("cache-control")
-        if not self._is_main_document(request):
+        earlier = self._earlier.pop(id(request), None)
+        main = self._is_main_document(request)
+        if earlier is not None and not main:
+            self.late_answers.append(
+                {
+                    "url": earlier["url"],
+                    "method": request.method,
+                    "status": response.status,
+                    "cache_control": response.headers.get("cache-control"),
+                    "resource_type": earlier.get("resource_type"),
+                }
+            )
+        if not main:
             return
         headers = response.headers
         self.documents.append(

@@ -6,9 +6,14 @@ Each *user* gets a browser context (its own cookies); each tab of a user is a *p
 
 - ``url`` after the action and ``page_state``: the first of the configured markers that
   matches (``page_states`` lists all of them); a marker is a CSS selector or ``url:<regex>``;
-- ``posts``: POST requests the tab fired during the action (method, url, size, whether it
-  was a navigation), ``documents``: main-document responses (status, Cache-Control,
-  Location) and ``document``: the last of them;
+- ``posts``: POST requests the tab fired since its previous operation ended (method, url,
+  size, whether it was a navigation), ``documents``: main-document responses (status,
+  Cache-Control, Location) and ``document``: the last of them; ``late_answers`` (only when
+  there are some): answers to ``fetch``/XHR POSTs fired during an earlier operation;
+- ``payment_page`` on every post, document and late answer: ``"pay"`` for a POST to a URL
+  a click on Pay posted to (the Pay submit, and any re-send of it), otherwise the name of
+  the first ``payment_pages`` URL pattern the URL matches (``"confirm"``, ``"success"``),
+  otherwise ``None``. Hygiene checkers judge only what carries one;
 - ``reposted``: true when reload/back/forward made the browser re-send a POST on its own.
 
 A navigation that times out or fails is ``info`` (outcome ``unknown``): the request may
@@ -20,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +75,7 @@ class BrowserDriver:
         settle_ms: float = 150,
         screenshot_each: bool = False,
         browser: Browser | None = None,
+        payment_pages: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.history = history
         self.base_url = base_url.rstrip("/")
@@ -86,6 +92,11 @@ class BrowserDriver:
         self._contexts: dict[str, BrowserContext] = {}
         self._tabs: dict[str, tuple[str, Page, TabWatch]] = {}
         self._tags: dict[str, dict[str, Any]] = {}
+        self._opened = 0
+        self.payment_pages = [(role, re.compile(regex)) for role, regex in payment_pages]
+        """(role, URL pattern) of the pages that show or take a payment."""
+        self.pay_urls: set[str] = set()
+        """URLs a click on Pay (an operation with ``pay`` set) has posted to."""
         self.current: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -133,10 +144,24 @@ class BrowserDriver:
             context.set_default_navigation_timeout(self.timeout_ms)
             self._contexts[user] = context
         page = context.new_page()
-        name = f"tab-{len(self._tabs) + 1}"
+        self._opened += 1
+        name = f"tab-{self._opened}"
         self._tabs[name] = (user, page, TabWatch(page))
         self.current = name
         return name
+
+    def close_tab(self, tab: str) -> None:
+        """Close a tab (its user's context and other tabs stay)."""
+        _, page, _ = self._tabs.pop(tab)
+        self._tags.pop(tab, None)
+        if self.current == tab:
+            self.current = next(reversed(self._tabs), None)
+        with contextlib.suppress(PlaywrightError):
+            page.close()
+
+    def signed_in(self, user: str) -> bool:
+        """Whether ``user`` already has a browser context (and so its cookies)."""
+        return user in self._contexts
 
     def page(self, tab: str | None = None) -> Page:
         return self._tab(tab)[1]
@@ -205,18 +230,33 @@ class BrowserDriver:
 
         return self._operate(name, "wait_state", action, {"want": state}, settle=False)
 
-    def note(self, f: str, value: Mapping[str, Any], *, tab: str | None = None) -> Op:
-        """Record an observation that needs no action (a Pay control that is not there)."""
-        return self._operate(tab, f, lambda page: None, dict(value), settle=False)
+    def note(
+        self,
+        f: str,
+        value: Mapping[str, Any],
+        *,
+        tab: str | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Op:
+        """Record an observation that needs no action (an already paid order shows no Pay
+        control); ``result`` goes into the completion, after what the driver observed."""
+        return self._operate(tab, f, lambda page: None, dict(value), settle=False, result=result)
 
-    def submit(self, form_selector: str, *, tab: str | None = None) -> Op:
+    def submit(
+        self,
+        form_selector: str,
+        *,
+        tab: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Op:
         """Submit a form the way a user does: its submit button (works without JavaScript)."""
         button = (
             f"{form_selector} [type=submit], {form_selector} button:not([type=button])"
             f":not([type=reset])"
         )
         action: Callable[[Page], None] = lambda page: page.locator(button).first.click()  # noqa: E731
-        return self._operate(tab, "submit", action, {"selector": form_selector})
+        value = {"selector": form_selector, **(extra or {})}
+        return self._operate(tab, "submit", action, value)
 
     def back(self, *, tab: str | None = None) -> Op:
         return self._operate(tab, "back", lambda page: page.go_back(), {})
@@ -256,6 +296,16 @@ class BrowserDriver:
                 found.append(name)
         return found
 
+    def payment_role(self, exchange: Mapping[str, Any]) -> str | None:
+        """What payment page a recorded request or document is, if any (see the module)."""
+        url = str(exchange.get("url") or "")
+        if str(exchange.get("method") or "").upper() == "POST" and url in self.pay_urls:
+            return "pay"
+        for role, pattern in self.payment_pages:
+            if pattern.search(url):
+                return role
+        return None
+
     # -- recording -------------------------------------------------------------------
 
     def _tab(self, tab: str | None) -> tuple[str, Page, TabWatch]:
@@ -272,10 +322,11 @@ class BrowserDriver:
         extra: dict[str, Any],
         *,
         settle: bool = True,
+        result: Mapping[str, Any] | None = None,
     ) -> Op:
         name = tab or self.current or ""
         user, page, watch = self._tab(name)
-        watch.begin()
+        fired_before = len(watch.posts)  # POSTs the tab fired since its previous operation
         value = {"user": user, "url_before": redact_text(page.url), **self.tags(name), **extra}
         invocation = self.history.invoke(name, f, value)
         error: str | None = None
@@ -293,7 +344,8 @@ class BrowserDriver:
             error = f"browser error: {_first_line(exc)}"
         if settle and error is None and page.url.startswith("chrome-error://"):
             error = "navigation failed: the browser shows its error page"
-        return self._complete(invocation, name, page, watch, error, notes)
+        notes.update(result or {})
+        return self._complete(invocation, name, page, watch, error, notes, fired_before)
 
     def _complete(
         self,
@@ -303,8 +355,13 @@ class BrowserDriver:
         watch: TabWatch,
         error: str | None,
         notes: dict[str, Any],
+        fired_before: int = 0,
     ) -> Op:
-        posts, documents = watch.collect()
+        posts, documents, late = watch.collect()
+        if invocation.value.get("pay"):  # what the click on Pay itself sent
+            self.pay_urls.update(str(p["url"]) for p in posts[fired_before:])
+        for item in (*posts, *documents, *late):
+            item["payment_page"] = self.payment_role(item)
         try:
             states = self.page_state(tab=name)
         except PlaywrightError:
@@ -316,9 +373,11 @@ class BrowserDriver:
             "posts": posts,
             "documents": documents,
             "reposted": invocation.f in _HISTORY_MOVES
-            and any(p["navigation"] and was_sent(p) for p in posts),
+            and any(p["navigation"] and was_sent(p) for p in posts[fired_before:]),
             **notes,
         }
+        if late:
+            result["late_answers"] = late
         if documents:
             result["document"] = documents[-1]
         if self.screenshot_each:
@@ -331,7 +390,7 @@ class BrowserDriver:
         if error is not None:
             return self.history.info(invocation, {**result, "outcome": "unknown", "error": error})
         outcome = self.outcomes.get(result["page_state"] or "")
-        if outcome is not None:
+        if outcome is not None and "outcome" not in notes:  # an observation may say its own
             result["outcome"] = outcome
         return self.history.ok(invocation, result)
 

@@ -168,82 +168,166 @@ def test_no_post_unknown_without_posts_or_success() -> None:
     assert no_post_on_success_load.check(h2, EMPTY, CTX).valid == "unknown"
 
 
-def with_headers(h: History, f: str, state: str | None, headers: dict[str, str] | None) -> int:
-    inv = h.invoke("tab", f, {"request": {"method": "POST" if f == "confirm" else "GET"}})
-    value: dict[str, Any] = {"response": {"status": 200, "body": ""}}
+def api_confirm(h: History, headers: dict[str, str] | None, status: int = 200) -> int:
+    inv = h.invoke("alice", "confirm", {"request": {"method": "POST", "url": "/pay"}})
+    value: dict[str, Any] = {"response": {"status": status, "body": ""}}
     if headers is not None:
         value["response"]["headers"] = headers
-    if state:
-        value["page_state"] = state
     return h.ok(inv, value).index
 
 
-def test_no_store_on_payment_pages() -> None:
+def doc(
+    method: str,
+    status: int,
+    cache: str | None = "no-store",
+    payment_page: str | None = None,
+    url: str = "/x",
+) -> dict[str, Any]:
+    return {
+        "url": url,
+        "method": method,
+        "status": status,
+        "cache_control": cache,
+        "location": None,
+        "payment_page": payment_page,
+    }
+
+
+PAY_POST = {"method": "POST", "url": "/checkout/o1/pay", "navigation": True, "failure": None,
+            "resource_type": "document", "payment_page": "pay"}  # fmt: skip
+SIGN_IN_POST = {"method": "POST", "url": "/login", "navigation": True, "failure": None,
+                "resource_type": "document", "payment_page": None}  # fmt: skip
+
+
+def test_no_store_judges_api_confirm_answers() -> None:
     h = History()
-    with_headers(h, "page_load", "confirm", {"Cache-Control": "private, no-store"})
-    with_headers(h, "confirm", None, {"cache-control": "no-store"})
-    with_headers(h, "page_load", "shop", {})
+    api_confirm(h, {"Cache-Control": "private, no-store"})
     assert no_store_on_payment_pages.check(h, EMPTY, CTX).valid is True
-    bad = with_headers(h, "page_load", "success", {"Cache-Control": "max-age=60"})
+    bad = api_confirm(h, {"cache-control": "max-age=60"})
     result = no_store_on_payment_pages.check(h, EMPTY, CTX)
     assert result.valid is False
     assert result.first is not None and result.first["op"] == bad
     assert result.first["cache_control"] == "max-age=60"
-    assert result.counts["payment_responses"] == 3
+    assert result.counts["payment_responses"] == 2
 
 
 def test_no_store_unknown_without_headers() -> None:
     h = History()
-    with_headers(h, "page_load", "confirm", None)
-    assert no_store_on_payment_pages.check(h, EMPTY, CTX).valid == "unknown"
+    api_confirm(h, None)
+    result = no_store_on_payment_pages.check(h, EMPTY, CTX)
+    assert result.valid == "unknown" and result.counts["unobserved"] == 1
 
 
-FORM_POST = {"method": "POST", "url": "/checkout/o1/confirm", "navigation": True}
+def test_no_store_ignores_sign_in_and_cart_posts_and_redirects() -> None:
+    """A server-rendered shop that caches its shop page and answers its sign-in and cart
+    POSTs with a cacheable 303 has no payment page in them: nothing to judge."""
+    h = History()
+    nav(h, "page_load", "shop", documents=[doc("GET", 200, "max-age=600", url="/shop")])
+    nav(
+        h, "click", "shop", posts=[SIGN_IN_POST],
+        documents=[doc("POST", 303, None, url="/login"), doc("GET", 200, None, url="/shop")],
+    )  # fmt: skip
+    nav(h, "click", "cart", documents=[doc("POST", 303, "max-age=60", url="/cart")])
+    result = no_store_on_payment_pages.check(h, EMPTY, CTX)
+    assert result.valid == "unknown"
+    assert result.counts["payment_responses"] == 0
+    assert "nothing to judge" in result.message
 
 
-def doc(method: str, status: int, cache: str | None = "no-store") -> dict[str, Any]:
-    return {"url": "/x", "method": method, "status": status, "cache_control": cache}
+def test_no_store_judges_payment_pages_only() -> None:
+    h = History()
+    nav(h, "page_load", "shop", documents=[doc("GET", 200, None, url="/shop")])
+    nav(h, "page_load", "confirm", documents=[doc("GET", 200, "private, no-store", "confirm")])
+    nav(h, "back", "confirm", documents=[])  # restored from the back-forward cache
+    pay = [doc("POST", 303, None, "pay"), doc("GET", 200, "no-store", "success")]
+    nav(h, "click", "success", posts=[PAY_POST], documents=pay, pay=True)
+    result = no_store_on_payment_pages.check(h, EMPTY, CTX)
+    assert result.valid is True  # the 303 carries no page: not judged
+    assert result.counts["payment_responses"] == 2
+
+
+def test_confirm_page_without_no_store_is_a_violation() -> None:
+    h = History()
+    bad = nav(h, "page_load", "confirm", documents=[doc("GET", 200, "max-age=600", "confirm")])
+    result = no_store_on_payment_pages.check(h, EMPTY, CTX)
+    assert result.valid is False
+    assert result.first is not None and result.first["op"] == bad
+    assert result.first["payment_page"] == "confirm"
+    assert result.first["cache_control"] == "max-age=600"
+
+
+def test_no_store_judges_the_pay_answer_and_late_fetch_answers() -> None:
+    h = History()
+    fetch = {"method": "POST", "url": "/api/pay", "navigation": False, "failure": None,
+             "resource_type": "fetch", "status": 200, "cache_control": None,
+             "payment_page": "pay"}  # fmt: skip
+    first = nav(h, "click", "confirm", posts=[fetch], documents=[], pay=True)
+    late = {"url": "/api/pay", "method": "POST", "status": 200, "cache_control": "max-age=5",
+            "resource_type": "fetch", "payment_page": "pay"}  # fmt: skip
+    nav(h, "wait_state", "success", documents=[], late_answers=[late])
+    nav(h, "click", "success", posts=[PAY_POST], documents=[doc("POST", 200, None, "pay")])
+    result = no_store_on_payment_pages.check(h, EMPTY, CTX)
+    assert result.valid is False
+    assert result.counts == {"payment_responses": 3, "cacheable": 3, "unobserved": 0}
+    assert result.first is not None and result.first["op"] == first
+    assert result.first["method"] == "POST" and result.first["payment_page"] == "pay"
+    assert result.worst is not None and result.worst["op"] == first
 
 
 def test_post_redirect_get() -> None:
     h = History()
-    nav(h, "submit", "success", posts=[FORM_POST], documents=[doc("POST", 303), doc("GET", 200)])
+    prg = [doc("POST", 303, payment_page="pay"), doc("GET", 200, payment_page="success")]
+    nav(h, "click", "success", posts=[PAY_POST], pay=True, documents=prg)
     nav(h, "click", "success", posts=[{"method": "POST", "resource_type": "fetch"}], documents=[])
     assert post_redirect_get.check(h, EMPTY, CTX).valid is True
-    bad = nav(h, "reload", "success", posts=[FORM_POST], documents=[doc("POST", 200)])
+    bad = nav(
+        h, "reload", "success", posts=[PAY_POST], documents=[doc("POST", 200, payment_page="pay")]
+    )
     result = post_redirect_get.check(h, EMPTY, CTX)
     assert result.valid is False
     assert result.first is not None and result.first["op"] == bad
     assert result.first["post_status"] == 200
-    assert result.counts["form_posts"] == 2
+    assert result.counts["pay_form_posts"] == 2
+
+
+def test_pay_post_answered_200_is_a_violation() -> None:
+    h = History()
+    bad = nav(h, "click", "success", posts=[PAY_POST], pay=True,
+              documents=[doc("POST", 200, payment_page="pay")])  # fmt: skip
+    result = post_redirect_get.check(h, EMPTY, CTX)
+    assert result.valid is False
+    assert result.first is not None and result.first["op"] == bad
+    assert result.first["post_url"] == "/x"
+
+
+def test_sign_in_and_cart_posts_are_not_judged_by_post_redirect_get() -> None:
+    h = History()
+    nav(h, "click", "shop", posts=[SIGN_IN_POST], documents=[doc("POST", 200, url="/login")])
+    nav(h, "click", "confirm", documents=[doc("POST", 303, None, url="/cart")])
+    result = post_redirect_get.check(h, EMPTY, CTX)
+    assert result.valid == "unknown" and result.counts["pay_form_posts"] == 0
+    found = [doc("POST", 302, payment_page="pay"), doc("GET", 200, payment_page="success")]
+    nav(h, "click", "success", posts=[PAY_POST], pay=True, documents=found)
+    assert post_redirect_get.check(h, EMPTY, CTX).valid is True
 
 
 def test_post_redirect_get_unknown_when_nothing_posted_or_answer_unseen() -> None:
     h = History()
-    nav(h, "page_load", "confirm", documents=[doc("GET", 200)])
+    nav(h, "page_load", "confirm", documents=[doc("GET", 200, payment_page="confirm")])
     assert post_redirect_get.check(h, EMPTY, CTX).valid == "unknown"
-    nav(h, "submit", "success", posts=[FORM_POST], documents=[])
+    nav(h, "click", "confirm", posts=[PAY_POST], documents=[], pay=True)
     result = post_redirect_get.check(h, EMPTY, CTX)
     assert result.valid == "unknown"
     assert result.counts["unobserved"] == 1
+    assert "no answer" in result.message
 
 
-def test_no_store_judges_browser_documents() -> None:
+def test_post_redirect_get_leaves_error_answers_to_problem_on_5xx() -> None:
     h = History()
-    nav(h, "page_load", "shop", documents=[doc("GET", 200, None)])
-    nav(h, "page_load", "confirm", documents=[doc("GET", 200, "private, no-store")])
-    nav(h, "back", "confirm", documents=[])
-    assert no_store_on_payment_pages.check(h, EMPTY, CTX).valid is True
-    bad = nav(
-        h, "submit", "success", documents=[doc("POST", 303, None), doc("GET", 200, "no-store")]
-    )
-    nav(h, "reload", "success", documents=[doc("GET", 200, "max-age=60")])
-    result = no_store_on_payment_pages.check(h, EMPTY, CTX)
-    assert result.valid is False
-    assert result.first is not None and result.first["op"] == bad
-    assert result.first["method"] == "POST"
-    assert result.counts["cacheable"] == 2
-    assert result.counts["payment_responses"] == 4
+    failed = [doc("POST", 502, payment_page="pay")]
+    nav(h, "click", "confirm", posts=[PAY_POST], pay=True, documents=failed)
+    result = post_redirect_get.check(h, EMPTY, CTX)
+    assert result.valid == "unknown" and result.counts["error_answers"] == 1
 
 
 # -- registry and wrapper --------------------------------------------------------------------

@@ -77,6 +77,7 @@ def test_submit_records_the_post_and_the_document(
         "status": 200,
         "cache_control": "no-store",
         "location": None,
+        "payment_page": None,
     }
     assert op.value["reposted"] is False
     assert _count(app, "POST /pay") == 1
