@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck browser install flaws torture bench clean
+.PHONY: demo test lint typecheck browser install flaws torture bench clean node-shop
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,26 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) browser lint typecheck
+test: $(STAMP) browser node-shop lint typecheck
 	$(BIN)/pytest
+
+# The gallery's Node.js checkout (tests/gallery/node_shop): node and npm from Debian (apt-get
+# as root when node is missing), its packages exactly as package-lock.json pins them.
+NODE_SHOP := tests/gallery/node_shop
+
+node-shop: $(NODE_SHOP)/node_modules/.installed
+
+$(NODE_SHOP)/node_modules/.installed: $(NODE_SHOP)/package.json $(NODE_SHOP)/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else \
+	    echo "node-shop: node and npm are missing (Debian: apt-get install nodejs npm)" >&2; \
+	    case "$$CI" in 1|true|yes) exit 1;; esac; \
+	    echo "node-shop: not installed; the Node.js gallery tests will skip" >&2; exit 0; \
+	  fi; \
+	fi; \
+	npm ci --prefix $(NODE_SHOP) --no-audit --no-fund && touch $@
 
 # The flaw matrix: the catalog against the reference app with no flaw and with each
 # deliberate flaw (reference_app/flaws.py); exits 0 only if every flaw is caught.
