@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness._preflight import SetupError
+from harness._preflight import SetupError, check_provider
 from harness.browser import find_chromium
 from harness.profile import ProfileError, load_profile
 from harness.reports import RunReport, write_reports
@@ -60,13 +60,22 @@ def execute(
             unavailable["browser"] = f"no Chromium could be found ({lookup.explain()})"
             unavailable["browser_spa"] = unavailable["browser"]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report_dir = report_root / stamp
-    report_dir.mkdir(parents=True, exist_ok=True)
+    report_dir = report_root / stamp  # made once the target is up: no empty report folders
     workdir = Path(tempfile.mkdtemp(prefix="nodouble-"))
     try:
         live = open_target(profile, workdir, database_url=database_url)
-    except Exception as exc:  # the target never came up: say why, in one line
-        return _say(err, f"cannot start the target: {exc}".splitlines()[0], 1)
+    except Exception as exc:  # the target never came up: one line, then its log's tail
+        first, *rest = f"cannot start the target: {exc}".splitlines()
+        code = _say(err, first, 2)
+        for line in rest[-20:]:
+            err.print(escape(line), highlight=False, soft_wrap=True)
+        return code
+    try:
+        check_provider(live.provider_url)
+    except SetupError as exc:
+        live.stop()
+        return _say(err, str(exc), 2)
+    report_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )

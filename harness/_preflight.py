@@ -28,6 +28,18 @@ class SetupError(RuntimeError):
     """The run cannot give a verdict worth having; the message is one actionable line."""
 
 
+def check_provider(url: str) -> None:
+    """The fake provider answers its control API at ``url``, or :class:`SetupError`."""
+    try:
+        with FakeProviderClient(url) as client:
+            client.ledger_cursor()
+    except Exception as exc:
+        raise SetupError(
+            f"the provider at {url} is not reachable ({type(exc).__name__}): start it "
+            "(nodouble provider) or fix [provider] url"
+        ) from None
+
+
 def check_account(target: Target) -> str | None:
     """Probe the checkout's provider account; returns what was seen, or raises
     :class:`SetupError`. Targets without an API (``[api]`` with a read back) are not
@@ -36,13 +48,8 @@ def check_account(target: Target) -> str | None:
     if profile.api is None:
         return None
     with FakeProviderClient(target.provider_url) as client:
-        try:
-            cursor = client.requests_cursor()
-        except Exception as exc:
-            raise SetupError(
-                f"the provider at {target.provider_url} is not reachable ({type(exc).__name__}); "
-                "start it (nodouble provider) or fix [provider] url"
-            ) from None
+        check_provider(target.provider_url)
+        cursor = client.requests_cursor()
         history = History()
         with tempfile.TemporaryDirectory(prefix="nodouble-probe-") as tmp:
             interp = Interpreter(target, history, Path(tmp), f"probe{uuid.uuid4().hex[:6]}")

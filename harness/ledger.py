@@ -109,8 +109,8 @@ class LedgerEntry:
             "idempotency_key": self.idempotency_key,
             "account": self.account,
             "created": self.created,
-            "seq": self.seq,
-            "counted_as": self.counted_as,
+            **({"seq": self.seq} if self.seq is not None else {}),
+            **({"counted_as": self.counted_as} if self.counted_as is not None else {}),
         }
 
 

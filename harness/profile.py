@@ -85,9 +85,6 @@ class ProviderSection(_Section):
     """Base URL of the fake provider, or ``"auto"`` when the harness starts it."""
     api_key: str = "sk_test_nodouble"
     business_key: str = "order_id"
-    customer_key: str | None = None
-    """Metadata field naming the customer, when the checkout sets one; used to say whose
-    money a charge took when it carries no business key the harness created."""
     charge_calls: list[str] | None = None
     """Provider calls the faults aim at (``"METHOD /path"``, ``*`` is one segment); by
     default every call that can move money (the fake's ``money`` matcher)."""

@@ -77,7 +77,7 @@ def _brief(spa: bool) -> tuple[Step, ...]:
 
 
 def _double_click(spa: bool) -> tuple[Step, ...]:
-    return (BrowserCheckout(spa=spa), ClickPay(count=2), WaitForState(), ReadOrder())
+    return (BrowserCheckout(spa=spa), ClickPay(count=2), WaitForState(), Reconcile(), ReadOrder())
 
 
 def _rapid_clicks(spa: bool) -> tuple[Step, ...]:

@@ -1,13 +1,13 @@
 """``replays_identical``: a retried request gets the same answer as the original.
 
 For each ``(user, key, request)`` (method, URL and body), every confirm/submit completion
-that got a *final* answer (a response that is neither pending, 202/409, nor a 5xx) must carry the same status and
-body as the first final answer. Headers are not compared (they hold dates and request
-ids), except ``Location`` on a redirect, which is the redirect's answer. The replay header
-a target may send is never trusted: only what the client received counts. A key reused
-with another body is a different request (``changed_body_refused`` judges it), and a key
-whose retries never got a second final answer has nothing to compare: both are counted,
-neither is a violation.
+that got a *final* answer (a response that is neither pending, 202/409, nor a 5xx) must
+carry the same status and body as the first final answer. Headers are not compared (they
+hold dates and request ids), except ``Location`` on a redirect, which is the redirect's
+answer. The replay header a target may send is never trusted: only what the client received
+counts. A key reused with another body is a different request (``changed_body_refused``
+judges it), and a key whose retries never got a second final answer has nothing to compare:
+both are counted, neither is a violation.
 
 Hygiene: a replay that differs in a timestamp costs nobody money; one that turns "paid"
 into "failed" is judged as money by ``told_the_truth``.

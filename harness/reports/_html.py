@@ -52,12 +52,34 @@ def _screenshot(report_dir: Path, rel: str) -> dict[str, str]:
     return view
 
 
+def _fault_view(value: dict[str, Any]) -> dict[str, Any]:
+    """One row of a run's fault table, from a ``fault_report`` completion."""
+    raw = value.get("hits")
+    hits: list[Any] = raw if isinstance(raw, list) else []
+    effects = [
+        f"{h.get('method')} {h.get('path')}: {h.get('effect') or 'still acting'}"
+        for h in hits
+        if isinstance(h, dict)
+    ]
+    if value.get("fault") == "network":
+        aim = f"{value.get('method')} {value.get('path')}"
+        fired = int(value.get("fired") or 0)
+        effects = [f"{value.get('action')} on {fired} request(s)"] if fired else []
+        return {"kind": "network", "mode": value.get("action"), "aim": aim,
+                "fired": int(value.get("fired") or 0), "effects": effects}  # fmt: skip
+    return {"kind": "provider", "mode": value.get("mode"), "aim": value.get("endpoint"),
+            "fired": int(value.get("fired") or 0), "effects": effects}  # fmt: skip
+
+
 def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]:
     ops = [redact(op) for op in run.history]
     start = min((op.get("time_ns", 0) for op in ops), default=0)
     timeline, exchanges, shots = [], [], list(run.screenshots)
+    faults: list[dict[str, Any]] = []
     for op in ops:
         value = op.get("value") or {}
+        if op.get("f") == "fault_report" and op.get("type") == "ok":
+            faults.append(_fault_view(value))
         response = value.get("response") if isinstance(value.get("response"), dict) else None
         request = value.get("request") if isinstance(value.get("request"), dict) else None
         timeline.append(
@@ -93,6 +115,7 @@ def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]
         "run": run,
         "anchor": f"run-{number}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", run.case_name),
         "timeline": timeline,
+        "faults": faults,
         "exchanges": exchanges,
         "screenshots": [_screenshot(report_dir, s) for s in shots],
     }

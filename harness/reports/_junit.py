@@ -33,12 +33,14 @@ def _case(run: ScenarioRun) -> ET.Element:
     )
     if run.status == "failed":
         violated = run.violated
-        names = ", ".join(c.name for c in violated) or "scenario failed"
-        failure = ET.SubElement(
-            case, "failure", message=f"violated: {names}", type="InvariantViolated"
-        )
+        names = ", ".join(f"{c.name} ({c.severity})" for c in violated) or "scenario failed"
+        kind = "MoneyInvariantViolated" if run.failure != "hygiene" else "HygieneInvariantViolated"
+        failure = ET.SubElement(case, "failure", message=f"violated: {names}", type=kind)
         text = "\n".join(_evidence(c) for c in violated) or (run.reason or "")
         failure.text = f"threat {run.threat_id} ({run.threat_link})\n{text}"
+    elif run.status == "passed" and run.hygiene:
+        out = ET.SubElement(case, "system-out")
+        out.text = f"hygiene findings, not gated: {', '.join(run.hygiene)}"
     elif run.status == "not_applicable":
         ET.SubElement(case, "skipped", message=f"not applicable: {run.reason or 'no reason given'}")
     elif run.status == "error":

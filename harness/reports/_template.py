@@ -104,14 +104,20 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
  · {{ '%.3f' % run.duration_s }} s{% if run.business_keys %} · keys {% for k in run.business_keys %}<code>{{ k }}</code> {% endfor %}{% endif %}</div>
 {% if run.reason %}<p><b>reason:</b> {{ run.reason }}</p>{% endif %}
 
+{% if v.faults %}<h3>Faults</h3>
+<table><thead><tr><th>fault</th><th>aimed at</th><th>fired</th><th>what it did</th></tr></thead><tbody>
+{% for f in v.faults %}<tr><td>{{ f.kind }} <code>{{ f.mode }}</code></td><td><code>{{ f.aim }}</code></td>
+<td class="valid-{{ (f.fired > 0) | string | lower }}">{{ f.fired }}</td><td>{% for e in f.effects %}{{ e }}<br>{% else %}<b>never fired</b>{% endfor %}</td></tr>
+{% endfor %}</tbody></table>{% endif %}
+
 <h3>Verdict</h3>
-<table><thead><tr><th>invariant</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
-{% for c in run.checks %}<tr><td><code>{{ c.name }}</code></td>
+<table><thead><tr><th>invariant</th><th>severity</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
+{% for c in run.checks %}<tr><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
 <td class="valid-{{ c.valid | string | lower }}">{{ c.valid }}</td><td>{{ c.message }}</td>
 <td><code>{{ c.counts | tojson }}</code></td></tr>
-{% if c.first is not none %}<tr><td colspan="4">first: <pre>{{ c.first | tojson(indent=2) }}</pre>
+{% if c.first is not none %}<tr><td colspan="5">first: <pre>{{ c.first | tojson(indent=2) }}</pre>
 {% if c.worst is not none and c.worst != c.first %}worst: <pre>{{ c.worst | tojson(indent=2) }}</pre>{% endif %}</td></tr>{% endif %}
-{% else %}<tr><td colspan="4" class="muted">no checker ran</td></tr>{% endfor %}
+{% else %}<tr><td colspan="5" class="muted">no checker ran</td></tr>{% endfor %}
 </tbody></table>
 
 <details{% if run.status == 'failed' %} open{% endif %}><summary>Timeline ({{ v.timeline | length }} operations)</summary>

@@ -25,7 +25,7 @@ from harness.checkers import (
 from harness.history import History
 from harness.ledger import LedgerView
 
-CTX = CheckContext()
+CTX = CheckContext(ledger_read=True)
 EMPTY = LedgerView()
 
 
@@ -376,7 +376,10 @@ def test_empty_history_means_the_scenario_did_not_run() -> None:
 
 
 def test_run_checkers_and_combined() -> None:
-    results = run_checkers(["at_most_one_charge", "problem_on_5xx"], one_op_history(), EMPTY, CTX)
+    paid = LedgerView.from_rows(
+        [{"id": "c1", "kind": "charge", "amount": 100, "metadata": {"order_id": "o1"}}]
+    )
+    results = run_checkers(["at_most_one_charge", "problem_on_5xx"], one_op_history(), paid, CTX)
     assert [r.name for r in results] == ["at_most_one_charge", "problem_on_5xx"]
     assert combined(results) is True
     assert combined([*results, CheckResult("x", "unknown")]) == "unknown"
@@ -403,9 +406,13 @@ def test_at_most_one_charge_iff_no_key_charged_twice(orders: list[str]) -> None:
         }
         for i, o in enumerate(orders)
     ]
-    [result] = run_checkers(
-        ["at_most_one_charge"], one_op_history(), LedgerView.from_rows(rows), CTX
-    )
+    history = History()
+    for order in sorted(set(orders)) or ["o1"]:
+        answered(history, "confirm", 200, {"order_id": order})
+    [result] = run_checkers(["at_most_one_charge"], history, LedgerView.from_rows(rows), CTX)
+    if not orders:  # told success, yet the ledger shows nothing: not enough to say valid
+        assert result.valid == "unknown"
+        return
     assert (result.valid is True) == (len(set(orders)) == len(orders))
     assert result.counts["charges"] == len(orders)
 
@@ -438,7 +445,8 @@ def test_checkers_never_raise_on_malformed_values(
     h = History()
     for f, kind, value in ops:
         h.complete(h.invoke("p", f), kind, value)  # type: ignore[arg-type]
-    results = run_checkers(sorted(CHECKERS), h, EMPTY, CheckContext(reconcile_window_passed=True))
+    ctx = CheckContext(reconcile_window_passed=True, ledger_read=True)
+    results = run_checkers(sorted(CHECKERS), h, EMPTY, ctx)
     assert len(results) == len(CHECKERS)
     assert all(r.valid in (True, False, "unknown") for r in results)
     assert not [r.message for r in results if r.message.startswith("checker crashed")]

@@ -23,7 +23,7 @@ from harness.checkers import (
 from harness.history import History
 from harness.ledger import LedgerView
 
-CTX = CheckContext()
+CTX = CheckContext(ledger_read=True)
 EMPTY = LedgerView()
 
 

@@ -36,6 +36,8 @@ def test_reference_profile_loads() -> None:
         "network_faults",
         "process",
         "webhooks",
+        "read_order",
+        "idempotency_key",
     }
 
 
@@ -50,7 +52,9 @@ def test_minimal_api_only_profile_and_capabilities() -> None:
     )
     assert profile.base_url == "http://127.0.0.1:8000"
     assert profile.api is not None and profile.api.confirm.path == "/api/orders/{order_id}/confirm"
-    assert profile.capabilities() == {"api", "provider_faults", "network_faults"}
+    assert profile.capabilities() == {
+        "api", "provider_faults", "network_faults", "idempotency_key",
+    }  # fmt: skip
 
 
 def test_render_fills_templates_and_keeps_types() -> None:
@@ -93,7 +97,7 @@ BAD_CASES = [
         "POST",
         "api.confirm.metod: unknown field; allowed: body, idempotency_header, method, path",
     ),
-    ("colour", "red", "colour: unknown field; allowed: api, base_url, browser, name"),
+    ("colour", "red", "colour: unknown field; allowed: api, base_url, browser, gate, name"),
     ("provider.api_key", "sk_live_1", "provider.api_key: 'sk_live_1' must start with 'sk_test_'"),
     (
         "api.confirm.path",

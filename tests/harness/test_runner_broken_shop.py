@@ -67,7 +67,7 @@ def racy(provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> I
 def _run(
     target: Target, tmp: Path, ids: list[str], repeat: int = 1
 ) -> dict[str, list[ScenarioRun]]:
-    runner = Runner(target, tmp, RunOptions(repeat=repeat))
+    runner = Runner(target, tmp, RunOptions(repeat=repeat, race_repeat=1))
     report = runner.run([get(i) for i in ids])
     assert report.target.name == target.profile.name
     runs: dict[str, list[ScenarioRun]] = {}
@@ -142,7 +142,8 @@ def test_no_idempotency_is_caught_on_sequential_replay_and_retry(
         first = _violation(run, "at_most_one_charge")
         assert first["charges"] and len(first["charges"]) == 2  # type: ignore[arg-type]
     (missing,) = runs["api.missing_key"]
-    assert missing.status == "failed"
+    # charging a keyless request once costs nobody money: a hygiene finding, not gated
+    assert missing.status == "passed" and missing.hygiene == ["missing_key_refused"]
     _violation(missing, "missing_key_refused")
 
 
