@@ -78,10 +78,7 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
         "process.kill_after_charge_client_gone": ("no_orphan_charge",),
         "process.kill_after_charge": ("at_most_one_charge",),
     },
-    "lock_across_call_released_early": {
-        "api.retry_while_in_flight": ("at_most_one_charge",),
-        "api.duplicate_delivery": ("at_most_one_charge",),
-    },
+    "lock_across_call_released_early": {"api.retry_while_in_flight": ("at_most_one_charge",)},
     "no_reconcile": {
         "provider.error_after_charge": ("no_orphan_charge",),
         "process.kill_after_charge_client_gone": ("no_orphan_charge",),
