@@ -376,9 +376,9 @@ def build_matrix(
 
 
 def _rate(runs: list[ScenarioRun], wanted: Mapping[str, Sequence[str]]) -> FlawRate:
-    """Caught repeats over repeats, over the named scenarios that were repeated: a repeat
-    catches the flaw if a named invariant was violated in one of them."""
-    repeated = sorted({r.scenario_id for r in runs if r.repeat > 0 and r.scenario_id in wanted})
+    """Caught repeats over repeats, over the named scenarios that ran (``--repeat 1``: one
+    repeat): a repeat catches the flaw if a named invariant was violated in one of them."""
+    repeated = sorted({r.scenario_id for r in runs if r.scenario_id in wanted})
     per: dict[str, list[int]] = {}
     by_repeat: dict[int, bool] = {}
     for run in runs:

@@ -187,6 +187,16 @@ def test_the_racy_rate_counts_only_named_invariants() -> None:
     assert matrix.verdict("check_then_insert") == "caught_unrelated"
 
 
+def test_a_racy_flaw_run_once_has_a_rate_of_one_repeat() -> None:
+    matrix = build_matrix(
+        {BASELINE: [run("api.race", "passed")], "check_then_insert": [run("api.race", "failed")]},
+        ["check_then_insert"], ["api.race"], wall={}, command="", expected=EXPECTED,
+    )  # fmt: skip
+    rate = matrix.rates["check_then_insert"]
+    assert (rate.caught, rate.runs, rate.per_scenario) == (1, 1, {"api.race": [1, 1]})
+    assert matrix.gate()
+
+
 def test_named_only_plan_gives_each_flaw_its_own_scenarios() -> None:
     flaws = ["check_then_insert", "webhook_no_signature", "cacheable_pages"]
     ids = [
