@@ -280,9 +280,9 @@ app.post('/v2/purchases/:ref/payments', async (req, res) => {
   if (broken === 'no_dedupe') {
     // BROKEN(no_dedupe): no token, no lock, no paid check: every request is a new payment.
     const fresh = { ...p, intentId: null, state: 'OPEN' };
-    const [, status, answer] = await pay(fresh, method);
+    const [, status, answer, headers] = await pay(fresh, method);
     if (status === 200) p.state = 'SETTLED';
-    return res.status(status).json(answer);
+    return send(res, status, answer, headers);
   }
 
   const token = req.get('X-Dedupe-Token');
@@ -306,9 +306,13 @@ app.post('/v2/purchases/:ref/payments', async (req, res) => {
     records.delete(slot); // not decided (or, broken, given up): the same token may ask again
   }
   save();
+  send(res, status, answer, headers);
+});
+
+function send(res, status, answer, headers) {
   res.status(status).set(headers).type(status >= 400 ? 'application/problem+json' : 'application/json');
   res.send(JSON.stringify(answer));
-});
+}
 
 app.use((err, req, res, next) => {
   if (res.headersSent) return next(err);
