@@ -420,9 +420,14 @@ class Interpreter:
             field=self.profile.provider.business_key, value=order_id, kind="charge"
         ))  # fmt: skip
         spec = self.profile.api.read_order if self.profile.api is not None else None
-        if spec is None:
-            return False
         user = self.state.creators.get(order_id, "alice")
+        if spec is None:
+            if self.browser is None or self.profile.browser is None:
+                return False
+            if self.profile.browser.read_order is None:
+                return False
+            op = self.browser.read_order(self, order_id, user)
+            return op.value.get("paid") is charged
         try:
             response = self.api(user).client.request(
                 spec.method,

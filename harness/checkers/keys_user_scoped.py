@@ -6,7 +6,8 @@ a 2xx answer to a user about an order another user created (``ctx.owners``): for
 second user, an unpaid order shown as paid, or another customer's receipt.
 
 Checkouts shape their answers differently (``{"order_id": ...}``, ``{"cart": {"id":
-...}}``), so the body is searched for the order ids at any depth. An answer that names
+...}}``, ``{"purchase": {"ref": ...}}``), so the body is searched at any depth for the
+order ids: any string value, and numbers under id-like field names. An answer that names
 no order of the group at all cannot be judged: with no leak elsewhere the verdict is then
 unknown, never valid.
 """
@@ -86,11 +87,14 @@ ID_FIELD = re.compile(r"(?i:(^|_)id$|^order)|[a-z]Id$")
 
 
 def _ids(data: Any, name: str = "") -> set[str]:
-    """The scalars of a JSON body found under id-like field names, at any depth."""
+    """The strings of a JSON body, and its numbers under id-like field names, at any depth
+    (a quantity of 2 is not order "2")."""
     if isinstance(data, dict):
         return set().union(*(_ids(v, str(k)) for k, v in data.items()), set())
     if isinstance(data, list):
         return set().union(*(_ids(v, name) for v in data), set())
+    if isinstance(data, str):
+        return {data}
     if data is None or isinstance(data, bool) or not ID_FIELD.search(name):
         return set()
     return {str(data)}

@@ -218,7 +218,8 @@ def test_junit_counts_and_messages(written: dict[str, Path]) -> None:
     assert cases["api.parallel_burst"].classname == "api"
     [failure] = cases["api.parallel_burst"].result
     assert isinstance(failure, Failure)
-    assert failure.message == "violated: at_most_one_charge"
+    assert failure.message == "violated: at_most_one_charge (money)"
+    assert failure.type == "MoneyInvariantViolated"
     assert '"charges": ["l1", "l2"]' in (failure.text or "")
     assert cases["api.parallel_burst#1"].is_passed
     [skipped] = cases["browser.back"].result
