@@ -18,9 +18,9 @@ Every passed scenario must also show that each fault it armed fired. Each row is
 Correct variants run racy scenarios once (``--race-repeat 1``) to keep the gallery within
 its time budget, and so does ``fresh_key_on_409``, whose overlap the provider's delay
 forces; ``check_then_set``, a true race, keeps the default repeat. ``recreate_order`` runs
-its scenario runs one at a time (``--jobs 1``): its extra charges carry basket refs no run
-created, and while several runs pay at once the harness cannot say whose they are (the
-run is then ``error``, not ``failed``).
+with the defaults (repeats side by side): its extra charges carry basket refs no run
+created, so while several runs pay at once the harness cannot say whose they are, runs the
+scenario again alone, and fails it on that run's evidence.
 """
 
 from __future__ import annotations
@@ -77,7 +77,6 @@ ROWS = (
     Row("renamed", "no_dedupe", ("api.timeout_then_retry", "api.duplicate_delivery"), 1, DOUBLE,
         why="network faults must follow the profile's PUT path, not a fixed /confirm$"),
     Row("renamed", "recreate_order", ("api.parallel_different_keys",), 1, DOUBLE,
-        extra_args=("--jobs", "1"),  # overlapping runs make its strays unattributable
         why="charges under basket refs the harness never created must still be counted"),
     Row("other_key", "", (None,), 0, extra_args=CORRECT_ARGS, values=KEYS),
     Row("other_key", "shows_unpaid", ("api.same_key_sequential",), 1,
