@@ -227,10 +227,16 @@ class Provider:
             raise
         # From here on execution has begun: whatever happens, a response is stored under the
         # key, so a retry can never execute the work a second time.
+        before = self.ledger.cursor()
         try:
             status, body = self._execute(work, Ctx(account, key, call.request_id))
         except Exception:  # a bug in the fake, after state may have changed: store a 500
             status, body = 500, api_error(500, "The fake provider failed.").body()
+        if call.hit is not None:
+            call.hit["charged"] = any(
+                e["kind"] == "charge" and e.get("idempotency_key") == key
+                for e in self.ledger.entries(after_seq=before)
+            )
         if fault is not None and fault.mode == "delay":
             call.said(f"delayed {fault.delay_ms} ms, then worked normally")
         if fault is not None and fault.mode == "error_after":

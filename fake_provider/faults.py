@@ -192,6 +192,7 @@ class Faults:
                     "account": account,
                     "at": time.time(),
                     "money": money,
+                    "charged": False,
                     "replayed": False,
                     "effect": None,
                 }

@@ -88,6 +88,8 @@ class FaultHit(TypedDict):
     """The request was answered from the idempotency record, so no new work was done."""
     effect: str | None
     """What the fault did, in one sentence; ``None`` while the request is still running."""
+    charged: bool
+    """The request's work wrote a charge to the ledger (money really moved)."""
 
 
 class FaultRecord(TypedDict):

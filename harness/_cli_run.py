@@ -144,3 +144,12 @@ def _print_summary(console: Console, result: RunReport) -> None:
         f"passed={s.passed} failed={s.failed} error={s.error} "
         f"not_applicable={s.not_applicable} charges={s.charges}"
     )
+    hygiene = sorted({name for run in result.runs for name in run.hygiene})
+    if hygiene:
+        console.print(f"hygiene findings (reported, gated only on request): {', '.join(hygiene)}")
+    if result.unattributed:
+        ids = ", ".join(str(row.get("id")) for row in result.unattributed[:5])
+        console.print(
+            f"[bold red]{len(result.unattributed)} charge(s) no scenario owns[/] ({escape(ids)}): "
+            "written after every scenario ended, under no order the harness created"
+        )

@@ -264,7 +264,11 @@ class Interpreter:
 
     def confirm(self, step: s.Confirm) -> None:
         key = None if step.key is None else self.state.key(step.key)
-        request = self.confirm_request(step.order, key, step.user, step.payment_method, step.change)
+        method = step.payment_method
+        if step.change == "payment_method":  # the profile's own field, through its template
+            method = "pm_card_mastercard" if method != "pm_card_mastercard" else "pm_card_visa"
+        forged = "amount" if step.change == "amount" else None
+        request = self.confirm_request(step.order, key, step.user, method, forged)
         driver = self.api(step.user, through_proxy=step.through_proxy)
         value = {"tampered": True, "change": step.change} if step.change else None
         for _ in range(1 + step.patience):
@@ -318,8 +322,9 @@ class Interpreter:
                 endpoint, step.mode, status=step.status, delay_ms=delay_ms, count=step.count
             )
             reply = done.value.get("reply") if done is not None else None
-            if isinstance(reply, dict) and reply.get("id"):
-                self._armed.append(str(reply["id"]))
+            if not isinstance(reply, dict) or not reply.get("id"):
+                raise StepError(f"the provider armed no fault for {endpoint} (reply {reply!r})")
+            self._armed.append(str(reply["id"]))
 
     def clear_provider_faults(self, step: s.ClearProviderFaults) -> None:
         self._report_provider_faults()
@@ -335,7 +340,7 @@ class Interpreter:
             record = dict(records.get(fault_id) or {"id": fault_id, "fired": 0, "hits": []})
             raw = record.get("hits")
             hits: list[dict[str, Any]] = list(raw) if isinstance(raw, list) else []
-            money = [h for h in hits if _acted_on_money(h)]
+            money = [h for h in hits if _acted_on_money(h, str(record.get("mode")))]
             op = self.history.invoke(NEMESIS, "fault_report", {"fault": "provider", **record})
             self.history.ok(op, {"fired": len(hits), "fired_on_money": len(money)})
             if not money:
@@ -481,30 +486,28 @@ def _retry_after(op: Op) -> float | None:
         return 1.0
 
 
-def _acted_on_money(hit: dict[str, Any]) -> bool:
-    """A fault hit that did its work on a call that moves money (not on a replay of a
-    stored answer, not on a request the provider refused before any work)."""
+AFTER_WORK = frozenset({"error_after", "drop_after", "hang_after"})
+"""Fault modes that act on the answer of work already done: they prove something only when
+that work charged."""
+
+
+def _acted_on_money(hit: dict[str, Any], mode: str) -> bool:
+    """A fault hit that did its work on a call that moves money: not on a replay of a stored
+    answer, not on a request the provider refused before any work and, for the modes that act
+    after the work, only where the work really wrote a charge (a manual-capture confirm, a
+    decline or a refused confirm moves no money)."""
     effect = str(hit.get("effect") or "")
-    return (
-        bool(hit.get("money")) and not hit.get("replayed") and not effect.startswith("did nothing")
-    )
+    if not hit.get("money") or hit.get("replayed") or effect.startswith("did nothing"):
+        return False
+    return bool(hit.get("charged")) if mode in AFTER_WORK else True
 
 
 def _changed(body: dict[str, Any], change: str) -> dict[str, Any]:
-    """The same request with one thing changed: the payment method, or a forged amount.
-
-    A body with no ``payment_method`` field gets an extra field instead, so it still
-    differs from the first use of the key."""
+    """The same request with a forged ``amount`` field added (the only body change made
+    outside the profile's template)."""
     changed = dict(body)
     if change == "amount":
         changed["amount"] = 1
-    elif "payment_method" in changed:
-        changed["payment_method"] = (
-            "pm_card_mastercard" if changed["payment_method"] != "pm_card_mastercard"
-            else "pm_card_visa"
-        )  # fmt: skip
-    else:
-        changed["nodouble_changed"] = True
     return changed
 
 

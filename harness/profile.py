@@ -355,6 +355,8 @@ class TargetProfile(_Section):
             caps.add("api")
             if self.api.confirm.idempotency_header:
                 caps.add("idempotency_key")
+            if "payment_method" in placeholders(self.api.confirm.body):
+                caps.add("payment_method")
         if self.browser is not None:
             caps.add("browser")
             if self.browser.spa_entry_path:

@@ -36,7 +36,7 @@ from fake_provider.client import FakeProviderClient
 from harness import __version__
 from harness._attribution import Attribution, Share, Window, attribute
 from harness._browsing import BrowserSession
-from harness._preflight import check_account
+from harness._preflight import SetupError, check_account
 from harness.checkers import CheckContext, CheckResult, run_checkers
 from harness.checkers._base import PAYMENT_FS
 from harness.history import History
@@ -157,7 +157,15 @@ class Runner:
                     for future in pending:
                         future.result()
             order = sorted(done)
+            self._settle()
             runs, orphans = self._judge([done[i] for i in order], first_seq)
+            foreign = sorted({a for r in runs for a in _accounts(r)} - {self._api_key})
+            if foreign:
+                raise SetupError(
+                    f"the checkout pays with account {', '.join(foreign)}, but the profile's "
+                    f"provider.api_key is {self._api_key}: set [provider] api_key to the key "
+                    "the checkout uses"
+                )
             for position, index in enumerate(order):
                 if _ambiguous(runs[position]):
                     runs[position] = self._again_alone(*items[index], runs[position])
@@ -257,6 +265,21 @@ class Runner:
             )
         return again
 
+    @property
+    def _api_key(self) -> str:
+        return self.target.profile.provider.api_key
+
+    def _settle(self, quiet_s: float = 1.0) -> None:
+        """Wait until the ledger has been quiet for ``quiet_s`` (at most the reconcile window,
+        or 5 s), so that a charge landing just after the last scenario is read, not missed."""
+        limit = time.monotonic() + max(self.target.profile.reconcile_window_s or 0.0, 5.0)
+        last, since = self._cursor(), time.monotonic()
+        while time.monotonic() < limit and time.monotonic() - since < quiet_s:
+            time.sleep(0.2)
+            now = self._cursor()
+            if now != last:
+                last, since = now, time.monotonic()
+
     def _cursor(self) -> int:
         with FakeProviderClient(self.target.provider_url) as client:
             return client.ledger_cursor()
@@ -329,6 +352,12 @@ class Runner:
                 f"charges were made with account(s) {', '.join(foreign)}, not the profile's "
                 f"provider.api_key {profile.provider.api_key}"
             )
+        if item.scenario.pays and share is not None and not ledger.all_charges():
+            problems.append(
+                "the story never paid: no charge reached the provider's ledger, so nothing "
+                "here shows whether the checkout charges twice (were the confirms refused? "
+                "check [api.confirm], the session and the provider URL)"
+            )
         status, reason, failure = _status(checks, item.error, problems, gate)
         return ScenarioRun(
             **item.base,
@@ -348,6 +377,11 @@ class Runner:
         if self._browser is None:
             self._browser = BrowserSession.launch()
         return self._browser
+
+
+def _accounts(run: ScenarioRun) -> list[str]:
+    """The provider accounts of the ledger rows a run owns."""
+    return [str(row["account"]) for row in run.ledger if row.get("account")]
 
 
 def _ambiguous(run: ScenarioRun) -> list[str]:
@@ -377,24 +411,32 @@ def _status(
     problems: list[str],
     gate: tuple[Severity, ...] | list[Severity],
 ) -> tuple[ScenarioStatus, str | None, Severity | None]:
+    """Money first: a money violation fails the scenario whatever else happened; a broken
+    run, a fault that never acted or an undecided money check comes next (an error); a gated
+    hygiene violation fails it only once money is settled."""
     gated = [c for c in checks if c.severity in gate]
-    violated = [c for c in gated if c.valid is False]
+    money_bad = [c for c in gated if c.valid is False and c.severity == "money"]
+    hygiene_bad = [c for c in gated if c.valid is False and c.severity != "money"]
     unknown = [c for c in gated if c.valid == "unknown"]
-    hygiene = [c.name for c in checks if c.valid is False and c.severity not in gate]
-    notes = f"; hygiene, not gated: {', '.join(hygiene)}" if hygiene else ""
-    if violated:
-        money = [c.name for c in violated if c.severity == "money"]
-        failure: Severity = "money" if money else "hygiene"
-        reason = f"violated: {', '.join(c.name for c in violated)}"
+    ungated = [c.name for c in checks if c.valid is False and c.severity not in gate]
+    notes = f"; hygiene, not gated: {', '.join(ungated)}" if ungated else ""
+    if money_bad:
+        reason = f"violated: {', '.join(c.name for c in money_bad + hygiene_bad)}"
         if error:
             reason += f" (and the run broke: {error})"
         elif problems:
             reason += f" (and: {problems[0]})"
-        return "failed", reason + notes, failure
+        return "failed", reason + notes, "money"
     if error:
         return "error", error, None
     if problems:
         return "error", "; ".join(problems), None
+    money_unknown = [c for c in unknown if c.severity == "money"]
+    if money_unknown:
+        detail = "; ".join(f"{c.name}: {c.message}" for c in money_unknown)
+        return "error", f"could not decide: {detail}", None
+    if hygiene_bad:
+        return "failed", f"violated: {', '.join(c.name for c in hygiene_bad)}" + notes, "hygiene"
     if unknown:
         detail = "; ".join(f"{c.name}: {c.message}" for c in unknown)
         return "error", f"could not decide: {detail}", None

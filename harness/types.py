@@ -29,6 +29,7 @@ Capability: TypeAlias = Literal[
     "webhooks",
     "read_order",
     "idempotency_key",
+    "payment_method",
 ]
 """What a target profile lets the harness do; scenarios declare the ones they need."""
 

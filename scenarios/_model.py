@@ -47,6 +47,10 @@ class Scenario:
     extra_needs: tuple[Capability, ...] = ()
     rounds: int = 1
     """Run the steps this many times within one scenario run (racy scenarios)."""
+    pays: bool = True
+    """The story ends with the customer charged: a run whose ledger shows no charge proves
+    nothing about double charging (every confirm refused, a wrong profile) and is an error.
+    ``False`` for stories where a refusal is as correct as a payment."""
     description: str = field(default="", compare=False)
 
     @property

@@ -61,6 +61,7 @@ SCENARIOS = (
             ReadOrder(),
         ),
         invariants=(*DEFAULT_INVARIANTS, "forged_webhooks_rejected"),
+        pays=False,
         tags=("webhooks", "access"),
     ),
 )

@@ -48,6 +48,8 @@ def check(history: History, ledger: LedgerView, ctx: CheckContext) -> CheckResul
     undecided = missing_money_evidence(history, ledger, ctx)
     if undecided is None and not states:
         undecided = "no order was read back: what the checkout shows is unknown"
+    elif undecided is None and unread:
+        undecided = f"order(s) {', '.join(unread[:3])} were never read back"
     elif undecided is None and unreadable:
         undecided = (
             f"the last read of order(s) {', '.join(unreadable[:3])} failed or showed neither "

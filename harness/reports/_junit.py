@@ -109,6 +109,19 @@ def _named(matrix: FlawMatrix, flaw: str) -> str:
     return "; ".join(f"{s}: {', '.join(i)}" for s, i in named.items()) or "(none)"
 
 
+def _unattributed(report: RunReport) -> ET.Element:
+    """Charges no scenario run can own: a failure of the whole run, listed row by row."""
+    case = ET.Element("testcase", classname="nodouble", name="every_charge_accounted_for")
+    rows = report.unattributed
+    failure = ET.SubElement(
+        case, "failure", type="MoneyUnaccounted",
+        message=f"{len(rows)} ledger row(s) written after every scenario ended, under no "
+        "order the harness created",
+    )  # fmt: skip
+    failure.text = "\n".join(json.dumps(row, sort_keys=True, default=str) for row in rows)
+    return case
+
+
 def to_xml(report: RunReport) -> str:
     summary = report.summary()
     suites = ET.Element("testsuites", name="nodouble")
@@ -116,8 +129,8 @@ def to_xml(report: RunReport) -> str:
         suites,
         "testsuite",
         name=f"nodouble {report.target.name}",
-        tests=str(len(report.runs)),
-        failures=str(summary.failed),
+        tests=str(len(report.runs) + (1 if report.unattributed else 0)),
+        failures=str(summary.failed + (1 if report.unattributed else 0)),
         errors=str(summary.error),
         skipped=str(summary.not_applicable),
         time=f"{sum(r.duration_s for r in report.runs):.3f}",
@@ -132,6 +145,8 @@ def to_xml(report: RunReport) -> str:
         ET.SubElement(props, "property", name=name, value=value)
     for run in report.runs:
         suite.append(_case(run))
+    if report.unattributed:
+        suite.append(_unattributed(report))
     if report.flaw_matrix is not None and report.flaw_matrix.baseline:
         # A matrix from `nodouble flaws` (it always has a baseline): one case per flaw.
         suites.append(_flaw_suite(report.flaw_matrix))

@@ -60,6 +60,11 @@ tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
 <div class="card error">error<b data-testid="error">{{ s.error }}</b></div>
 <div class="card">charges counted<b data-testid="charges">{{ s.charges }}</b></div>
 </div>
+{% if r.unattributed %}<h2>Charges no scenario owns</h2>
+<p class="failed"><b>{{ r.unattributed | length }} ledger row(s)</b> were written after every scenario ended, under no order the harness created: the run fails on them.</p>
+<table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>metadata</th><th>account</th></tr></thead><tbody>
+{% for row in r.unattributed %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.account }}</td></tr>
+{% endfor %}</tbody></table>{% endif %}
 
 <h2>Environment</h2>
 <table><tbody>

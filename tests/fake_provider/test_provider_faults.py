@@ -337,3 +337,17 @@ def test_a_fault_refused_by_the_key_check_says_it_did_nothing(
     )
     assert changed.status_code == 400
     assert _effects(fake) == ["did nothing: the request was answered 400 before any work"]
+
+
+def test_a_hit_says_whether_the_work_really_charged(
+    api: httpx.Client, fake: FakeProviderClient
+) -> None:
+    fake.set_fault("error_after", "money")
+    manual = {**FORM, "capture_method": "manual", "metadata[order_id]": "f-manual"}
+    held = api.post("/v1/payment_intents", data=manual, headers={"Idempotency-Key": "m1"})
+    assert held.status_code == 500  # authorised only: the confirm moved no money
+    fake.set_fault("error_after", "money")
+    paid = _pay(api, "m2")
+    assert paid.status_code == 500 and len(fake.charges("f-1")) == 1
+    hits = [hit for fault in fake.faults() for hit in fault["hits"]]
+    assert [(hit["money"], hit["charged"]) for hit in hits] == [(True, False), (True, True)]

@@ -123,3 +123,13 @@ def test_every_checker_declares_its_severity() -> None:
     assert set(MONEY) >= {"at_most_one_charge", "no_lost_payment", "keys_user_scoped"}
     assert SEVERITIES["problem_on_5xx"] == "hygiene"
     assert SEVERITIES["missing_key_refused"] == "hygiene"
+
+
+def test_an_error_or_an_undecided_money_check_outranks_a_gated_hygiene_failure() -> None:
+    unknown_money = CheckResult("at_most_one_charge", "unknown", severity="money")
+    hygiene = CheckResult("problem_on_5xx", False, severity="hygiene")
+    gate = ("money", "hygiene")
+    assert _status([unknown_money, hygiene], None, [], gate)[0] == "error"
+    assert _status([hygiene], None, ["fault never fired"], gate)[0] == "error"
+    money = CheckResult("at_most_one_charge", True, severity="money")
+    assert _status([money, hygiene], None, [], gate)[::2] == ("failed", "hygiene")

@@ -38,6 +38,7 @@ def test_reference_profile_loads() -> None:
         "webhooks",
         "read_order",
         "idempotency_key",
+        "payment_method",
     }
 
 
