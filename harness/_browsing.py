@@ -282,6 +282,13 @@ class _RunBrowser:
         if _visible(page, pay):
             pass
         elif already is not None and _visible(page, already):
+            if not self._back_on_confirm(tab, page.url):
+                self._screenshot(driver, tab)
+                raise _step_error(
+                    f"no Pay control on {_where(page)}, which shows browser.selectors."
+                    f"already_paid {already!r}, but this tab has not loaded the order's "
+                    "confirm page since it last paid (did Back or Reload do nothing?)"
+                )
             expected = "already_paid"
         elif left:
             expected = "left_checkout"
@@ -310,6 +317,23 @@ class _RunBrowser:
                      extra={"pay": True})  # fmt: skip
         if step.wait:
             self.wait_for(step.tab, "success", 15_000)
+
+    def _back_on_confirm(self, tab: str, url: str) -> bool:
+        """Whether the tab is on, or has loaded since its last Pay click, a confirm page: only
+        there does "already paid" answer the customer's second attempt to pay."""
+        patterns = [self.section.confirm_url_regex, self.section.spa_confirm_url_regex]
+        if any(p and re.search(p, url) for p in patterns):
+            return True
+        for op in reversed(self.interp.history.ops):
+            if op.process != tab:
+                continue
+            if op.value.get("pay") and op.type != "invoke":
+                return False
+            documents = op.value.get("documents")
+            for doc in documents if isinstance(documents, list) else []:
+                if isinstance(doc, dict) and doc.get("payment_page") == "confirm":
+                    return True
+        return False
 
     def _on_site(self, url: str) -> bool:
         """Whether ``url`` is a page of the checkout (or an error page in its place)."""

@@ -44,7 +44,7 @@ BROWSER_KEYS = ("documents", "posts", "late_answers")
 def _api_in_scope(op: Op) -> bool:
     request = op.value.get("request")
     method = request.get("method") if isinstance(request, dict) else None
-    return op.f in PAYMENT_FS and str(method or "POST").upper() == "POST"
+    return op.f in PAYMENT_FS and str(method or "POST").upper() != "GET"
 
 
 def _payment_answers(op: Op) -> Iterator[dict[str, Any]]:

@@ -186,6 +186,19 @@ def test_an_already_paid_page_is_recorded_as_expected(
     assert expected.value["order_id"] == interp.state.order_id("o1")
 
 
+def test_already_paid_shown_where_the_tab_never_went_back_is_an_error(
+    session: BrowserSession, app: ServerProcess, make_run: Callable[..., Interpreter]
+) -> None:
+    # The success page's own marker declared as already_paid, as a profile may: a second
+    # Pay click on the success page (Back did nothing) must not count as "already paid".
+    interp = make_run(already_paid="#success")
+    session.step(BrowserCheckout(), interp)
+    session.step(ClickPay(), interp)
+    with pytest.raises(RuntimeError) as raised:
+        session.step(ClickPay(), interp)
+    assert "has not loaded the order's confirm page" in str(raised.value)
+
+
 def test_back_out_of_the_checkout_is_recorded_as_leaving_it(
     session: BrowserSession, make_run: Callable[..., Interpreter]
 ) -> None:
