@@ -12,7 +12,11 @@ Modes: ``delay`` (wait, then work normally), ``error_before`` (answer ``status``
 before touching any state), ``error_after`` (work, then answer 500; that answer is
 what the key replays), ``drop_after`` (work, then close the connection with no
 response), ``hang_after`` (work, then hold the response until the client closes the
-connection or ``delay_ms`` passes), ``in_flight`` (answer 409 ``idempotency_key_in_use``).
+connection or ``delay_ms`` passes), ``in_flight`` (answer 409 ``idempotency_key_in_use``),
+``search_lag`` (PaymentIntents created less than ``delay_ms`` ago stay out of search
+results, as Stripe's search can lag by up to a minute). A ``search_lag`` fault aims only at
+``GET /v1/payment_intents/search``, stays armed until cleared unless given ``count`` or
+``probability``, and fires (a hit) only on a search it hid intents from.
 """
 
 from __future__ import annotations
@@ -21,20 +25,24 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from fake_provider._errors import StripeError
 from fake_provider._params import Params, get_bool
-from fake_provider.types import FAULT_MODES, FaultHit, FaultMode, FaultRecord
+from fake_provider.types import FAULT_MODES, JSON, FaultHit, FaultMode, FaultRecord
 
 MONEY = "money"
 """The endpoint value that aims a fault at every request that can move money."""
 MAX_HITS = 1000
 """Hits kept per fault (``fired`` keeps counting past it)."""
 _CHARGING_PATH = re.compile(r"/v1/payment_intents/[^/]+/(confirm|capture)")
+SEARCH_PATH = "/v1/payment_intents/search"
+"""The one endpoint a ``search_lag`` fault aims at."""
 
 _DEFAULT_STATUS = {"error_before": 500, "error_after": 500, "in_flight": 409}
+_DEFAULT_DELAY_MS = {"delay": 1000, "hang_after": 1000, "search_lag": 60_000}
 _ALLOWED_STATUS = {"error_before": {500, 502, 503, 429}, "error_after": {500, 502, 503}}
 
 
@@ -118,7 +126,13 @@ def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
     allowed = _ALLOWED_STATUS.get(mode)
     if allowed is not None and status not in allowed:
         raise FaultSpecError(f"status for {mode} must be one of {sorted(allowed)}, got {status!r}")
-    delay_ms = spec.get("delay_ms", 0 if mode not in ("delay", "hang_after") else 1000)
+    if mode == "search_lag" and not (
+        endpoint == "*" or _probe(endpoint).matches("GET", SEARCH_PATH)
+    ):
+        raise FaultSpecError(
+            f"endpoint for search_lag must be '*' or 'GET {SEARCH_PATH}', got {endpoint!r}"
+        )
+    delay_ms = spec.get("delay_ms", _DEFAULT_DELAY_MS.get(mode, 0))
     if not isinstance(delay_ms, int) or isinstance(delay_ms, bool) or not 0 <= delay_ms <= 600_000:
         raise FaultSpecError(f"delay_ms must be an integer from 0 to 600000, got {delay_ms!r}")
     count, probability, seed = spec.get("count"), spec.get("probability"), spec.get("seed")
@@ -132,8 +146,8 @@ def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
         raise FaultSpecError(f"probability must be a number from 0 to 1, got {probability!r}")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise FaultSpecError(f"seed must be an integer, got {seed!r}")
-    if count is None and probability is None:
-        count = 1
+    if count is None and probability is None and mode != "search_lag":
+        count = 1  # a search_lag fault stays armed until cleared
     return Fault(
         id=fault_id,
         endpoint=endpoint,
@@ -147,11 +161,18 @@ def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
     )
 
 
+def _probe(endpoint: str) -> Fault:
+    """A throwaway fault aimed at ``endpoint``, to ask what it matches."""
+    return Fault("", endpoint, "delay", 0, 0, None, None, None)
+
+
 class Faults:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._next = 0
+        self.clock = clock
+        """What hit times (``at``) and search lag read (the fake's ``Clock.now``)."""
 
     def add(self, spec: dict[str, Any]) -> Fault:
         with self._lock:
@@ -177,6 +198,8 @@ class Faults:
         """
         with self._lock:
             for fault in self._faults:
+                if fault.mode == "search_lag":  # applied by the search itself: see lag_search
+                    continue
                 if fault.count is not None and fault.fired >= fault.count:
                     continue
                 if not fault.matches(method, path, money=money):
@@ -190,7 +213,7 @@ class Faults:
                     "path": path,
                     "idempotency_key": idempotency_key,
                     "account": account,
-                    "at": time.time(),
+                    "at": self.clock(),
                     "money": money,
                     "charged": False,
                     "replayed": False,
@@ -201,6 +224,62 @@ class Faults:
                 return fault, hit
         return None
 
+    def lag_search(
+        self,
+        found: list[JSON],
+        born: Callable[[JSON], float],
+        *,
+        request_id: str = "",
+        account: str | None = None,
+    ) -> list[JSON]:
+        """``found`` without the intents an armed ``search_lag`` fault keeps out of search.
+
+        ``born(intent)`` is when the intent was created, on this fake's clock. The first
+        armed fault that would hide at least one intent fires: its hit names the request and
+        says what was hidden. A search with nothing to hide leaves every fault untouched.
+        """
+        with self._lock:
+            now = self.clock()
+            for fault in self._faults:
+                if fault.mode != "search_lag" or not fault.matches("GET", SEARCH_PATH):
+                    continue
+                if fault.count is not None and fault.fired >= fault.count:
+                    continue
+                ages = {o["id"]: now - born(o) for o in found}
+                hidden = [o for o in found if ages[o["id"]] < fault.delay_ms / 1000]
+                if not hidden:
+                    continue
+                if fault.probability is not None and fault._rng.random() >= fault.probability:
+                    continue
+                fault.fired += 1
+                if len(fault.hits) < MAX_HITS:
+                    fault.hits.append(
+                        {
+                            "request_id": request_id,
+                            "method": "GET",
+                            "path": SEARCH_PATH,
+                            "idempotency_key": None,
+                            "account": account,
+                            "at": now,
+                            "money": False,
+                            "charged": False,
+                            "replayed": False,
+                            "effect": _hid(hidden, ages),
+                        }
+                    )
+                return [o for o in found if o not in hidden]
+        return found
+
+    def fired_on(self, request_id: str) -> str | None:
+        """``"flt_N:search_lag"`` if a search lag fault fired on this request, else ``None``."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.mode == "search_lag" and any(
+                    h["request_id"] == request_id for h in reversed(fault.hits[-50:])
+                ):
+                    return f"{fault.id}:{fault.mode}"
+        return None
+
     def records(self) -> list[FaultRecord]:
         with self._lock:
             return [f.record() for f in self._faults]
@@ -208,3 +287,12 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+
+def _hid(hidden: list[JSON], ages: dict[str, float]) -> str:
+    """``hid 1 intent created 0.4 s ago from search (pi_…)``: the effect of a search lag."""
+    spans = sorted(ages[o["id"]] for o in hidden)
+    when = f"{spans[0]:.1f} s" if len(spans) == 1 else f"{spans[0]:.1f} s to {spans[-1]:.1f} s"
+    ids = ", ".join(o["id"] for o in hidden[:3]) + (", …" if len(hidden) > 3 else "")
+    noun = "intent" if len(hidden) == 1 else "intents"
+    return f"hid {len(hidden)} {noun} created {when} ago from search ({ids})"

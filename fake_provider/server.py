@@ -25,6 +25,8 @@ def banner(url: str, state_path: str | None, webhook_secret: str = DEFAULT_SECRE
             '{"url": "http://127.0.0.1:8000/webhooks"})',
             f"  control API:    {url}/_fake/summary, {url}/_fake/ledger, {url}/_fake/faults",
             f"  state:          {state}",
+            f"  clock:          GET {url}/_fake/clock; move it forward (key expiry, search "
+            'lag) with POST {"advance_s": 86400}',
         ]
     )
 
@@ -44,9 +46,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(host: str = "127.0.0.1", port: int = 12111, state_path: str | None = None) -> None:
+def run(
+    host: str = "127.0.0.1",
+    port: int = 12111,
+    state_path: str | None = None,
+    key_ttl: float = 86400.0,
+) -> None:
     """Print where the fake is and how to use it, then serve until interrupted."""
-    config = ProviderConfig(state_path=state_path)
+    config = ProviderConfig(state_path=state_path, key_ttl=key_ttl)
     app = create_app(config)
     sock = bind(host, port)
     real_host, real_port = sock.getsockname()[:2]
@@ -64,8 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111, help="TCP port (0: any free port)")
     parser.add_argument("--state", default=None, help="SQLite file to keep state across restarts")
+    parser.add_argument(
+        "--key-ttl", type=float, default=86400.0, help="seconds an idempotency key is remembered"
+    )
     args = parser.parse_args(argv)
-    run(args.host, args.port, args.state)
+    if not 0 < args.key_ttl < float("inf"):
+        parser.error(f"--key-ttl must be a number of seconds above 0, got {args.key_ttl!r}")
+    run(args.host, args.port, args.state, args.key_ttl)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from typing import Any, Literal, TypeAlias, TypedDict
 JSON: TypeAlias = dict[str, Any]
 FormValue: TypeAlias = "str | list[FormValue] | dict[str, FormValue]"
 LedgerKind = Literal["charge", "decline", "refund", "attempt"]
-FaultMode = Literal["delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"]
+FaultMode = Literal[
+    "delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight", "search_lag"
+]
 FAULT_MODES: tuple[str, ...] = (
     "delay",
     "error_before",
@@ -15,6 +17,7 @@ FAULT_MODES: tuple[str, ...] = (
     "drop_after",
     "hang_after",
     "in_flight",
+    "search_lag",
 )
 
 

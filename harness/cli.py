@@ -44,11 +44,26 @@ def provider(
         Path | None,
         typer.Option(help="SQLite file that keeps the provider's state across restarts."),
     ] = None,
+    key_ttl: Annotated[
+        str,
+        typer.Option(
+            help="Seconds an idempotency key is remembered (move the fake's clock with "
+            "POST /_fake/clock to expire keys without waiting)."
+        ),
+    ] = "86400",
 ) -> None:
     """Run the fake Stripe-compatible payment provider."""
     from fake_provider.server import run
 
-    run(host, port, str(state) if state else None)
+    try:
+        ttl = float(key_ttl)
+    except ValueError:
+        ttl = float("nan")
+    if not 0 < ttl < float("inf"):
+        raise usage_error(
+            f"--key-ttl {key_ttl!r} is invalid: use a number of seconds above 0 (default 86400)"
+        )
+    run(host, port, str(state) if state else None, ttl)
 
 
 @app.command()

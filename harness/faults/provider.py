@@ -26,7 +26,9 @@ import httpx
 from harness.faults._record import NEMESIS, record
 from harness.history import History, Op
 
-MODES = frozenset({"delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"})
+MODES = frozenset(
+    {"delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight", "search_lag"}
+)
 
 
 class FaultError(RuntimeError):
@@ -74,7 +76,8 @@ class ProviderFaults:
         ``endpoint`` is ``"METHOD /path"`` (``*`` matches one path segment), ``"money"``
         (every call that can move money) or ``"*"``;
         ``count`` is how many calls it hits; with neither ``count`` nor ``probability`` the
-        provider fires it once.
+        provider fires it once (``search_lag``: on every search it hides intents from, until
+        stopped).
         """
         if mode not in MODES:
             raise ValueError(
