@@ -21,6 +21,7 @@ TABLES = (
     "idempotency",
     "events",
     "endpoints",
+    "checkout_sessions",
     "meta",  # counters that must outlive a reset, such as the ledger's last seq
 )
 

@@ -32,6 +32,8 @@ EVENT_TYPES = (
     "payment_intent.payment_failed",
     "payment_intent.canceled",
     "charge.refunded",
+    "checkout.session.completed",
+    "checkout.session.expired",
 )
 
 
