@@ -83,3 +83,20 @@ def api_error(status: int, message: str) -> StripeError:
     kind = "invalid_request_error" if status == 429 else "api_error"
     code = "rate_limit" if status == 429 else None
     return StripeError(status, kind, message, code=code)
+
+
+def should_retry(status: int, *, stored: bool) -> str | None:
+    """The ``Stripe-Should-Retry`` header for an answer, or ``None`` to send none.
+
+    Stripe's SDKs obey it before their own rules: "true" where a retry can succeed (a
+    409 for a key still in use or a lock timeout, a server error that saved nothing),
+    "false" where it cannot (client errors such as declines, and a 5xx saved under the
+    idempotency key, which a retry would only replay). Successes and 429s get none.
+    """
+    if status < 400 or status == 429:
+        return None
+    if status == 409:
+        return "true"
+    if status >= 500:
+        return "false" if stored else "true"
+    return "false"

@@ -8,6 +8,14 @@ from fake_provider.types import FormValue
 _CURRENCY_CODES = "usd eur gbp jpy cad aud chf sek nok dkk pln czk huf nzd sgd hkd mxn brl inr krw"
 CURRENCIES = frozenset([*_CURRENCY_CODES.split(" "), "zar", "ils", "aed", "thb", "myr", "php"])
 MAX_AMOUNT = 99_999_999
+# Stripe's documented minimum charge per currency, in the smallest unit ("Minimum and maximum
+# charge amounts", docs.stripe.com/currencies); currencies not listed only need 1.
+MIN_AMOUNTS = {
+    "usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "aud": 50, "cad": 50, "chf": 50, "nzd": 50,
+    "sgd": 50, "inr": 50, "brl": 50, "dkk": 250, "nok": 300, "sek": 300, "pln": 200,
+    "czk": 1500, "huf": 17500, "hkd": 400, "mxn": 1000, "myr": 200, "aed": 200, "thb": 1000,
+}  # fmt: skip
+_ZERO_DECIMAL = frozenset({"jpy", "krw"})
 Params = dict[str, FormValue]
 
 
@@ -70,6 +78,19 @@ def get_amount(params: Params, name: str, *, required: bool = False) -> int | No
             f"Invalid {name}: it must be at most {MAX_AMOUNT}.", param=name, code="amount_too_large"
         )
     return amount
+
+
+def check_minimum(amount: int, currency: str, name: str = "amount") -> None:
+    """Refuse an amount below Stripe's minimum charge for ``currency`` (``amount_too_small``)."""
+    least = MIN_AMOUNTS.get(currency, 1)
+    if amount >= least:
+        return
+    shown = str(least) if currency in _ZERO_DECIMAL else f"{least / 100:.2f}"
+    raise invalid(
+        f"Amount must be at least {shown} {currency} ({least} in the currency's smallest unit).",
+        param=name,
+        code="amount_too_small",
+    )
 
 
 def get_bool(params: Params, name: str) -> bool | None:

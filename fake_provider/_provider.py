@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from fake_provider._errors import StripeError, api_error, invalid, unauthorized
+from fake_provider._errors import StripeError, api_error, invalid, should_retry, unauthorized
 from fake_provider._forms import FormError, parse_form
 from fake_provider._idempotency import MAX_KEY_LENGTH, IdempotencyStore, fingerprint
 from fake_provider._params import Params
@@ -49,6 +49,8 @@ class ProviderConfig:
     """Seed of the RNG that shuffles webhook deliveries."""
     webhook_secret: str = "whsec_nodouble_dev"
     """Signs deliveries to endpoints registered without a ``secret`` of their own."""
+    minimum_amounts: bool = False
+    """Refuse intents below Stripe's minimum charge for their currency (usd 50, gbp 30, …)."""
 
 
 class ConnectionDropped(Exception):
@@ -104,6 +106,7 @@ class Provider:
             self.store, seed=config.webhook_seed, default_secret=config.webhook_secret
         )
         self.payments = Payments(self.store, self.ledger, self.webhooks.emit)
+        self.payments.minimum_amounts = config.minimum_amounts
         self.requests: deque[RequestRecord] = deque(maxlen=50_000)
         self._request_seq = 0
         """Never reset: a cursor taken before a reset still sees every later request."""
@@ -229,7 +232,8 @@ class Provider:
         # key, so a retry can never execute the work a second time.
         before = self.ledger.cursor()
         try:
-            status, body = self._execute(work, Ctx(account, key, call.request_id))
+            base_url = str(request.base_url).rstrip("/")
+            status, body = self._execute(work, Ctx(account, key, call.request_id, base_url))
         except Exception:  # a bug in the fake, after state may have changed: store a 500
             status, body = 500, api_error(500, "The fake provider failed.").body()
         if call.hit is not None:
@@ -267,7 +271,7 @@ class Provider:
             elif fault.mode == "error_after":  # the stored record stays as it is
                 body = api_error(fault.status, "Injected error after a replay.").body()
                 call.said(f"answered {fault.status} instead of replaying the stored answer")
-                return _respond(fault.status, body, key, request_id=call.request_id)
+                return _respond(fault.status, body, key, request_id=call.request_id)  # not stored
         if fault is not None and fault.mode == "drop_after":
             call.said(
                 "dropped the connection instead of replaying the stored answer"
@@ -283,7 +287,14 @@ class Provider:
                 if call.client_gone
                 else f"{what} {held:.1f} s (the limit), then answered"
             )
-        return _respond(status, body, key, request_id=call.request_id, replay_of=replay_of)
+        return _respond(
+            status,
+            body,
+            key,
+            request_id=call.request_id,
+            replay_of=replay_of,
+            stored=key is not None,
+        )
 
     def _execute(self, work: Work, ctx: Ctx) -> tuple[int, JSON]:
         """Run ``work`` under the state lock; the result is a copy detached from live state."""
@@ -384,8 +395,13 @@ def _respond(
     *,
     request_id: str | None = None,
     replay_of: str | None = None,
+    stored: bool = False,
 ) -> Response:
+    """``stored``: this answer is saved under ``key``, so a retry would only replay it."""
     headers = {"Request-Id": request_id or _request_id()}
+    retry = should_retry(status, stored=stored)
+    if retry is not None:
+        headers["Stripe-Should-Retry"] = retry
     if key is not None:
         headers["Idempotency-Key"] = key
     if replay_of is not None:

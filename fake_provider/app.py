@@ -14,9 +14,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fake_provider._errors import StripeError, invalid
+from fake_provider._lists import routes as list_routes
 from fake_provider._params import Params, check_known, get_expand, get_int, get_str
 from fake_provider._provider import Provider, ProviderConfig
 from fake_provider._search import parse_query
+from fake_provider._threeds import routes as threeds_routes
 from fake_provider.faults import FaultSpecError
 from fake_provider.intents import Ctx, Work
 from fake_provider.refunds import prepare_refund
@@ -34,7 +36,12 @@ def config_from_env() -> ProviderConfig:
         raise SystemExit(
             f"NODOUBLE_FAKE_KEY_TTL must be a number of seconds, got {ttl!r}"
         ) from None
-    return ProviderConfig(state_path=os.environ.get("NODOUBLE_FAKE_STATE") or None, key_ttl=key_ttl)
+    minimums = os.environ.get("NODOUBLE_FAKE_MIN_AMOUNTS", "").lower() in ("1", "true", "yes")
+    return ProviderConfig(
+        state_path=os.environ.get("NODOUBLE_FAKE_STATE") or None,
+        key_ttl=key_ttl,
+        minimum_amounts=minimums,
+    )
 
 
 def create_app(config: ProviderConfig | None = None) -> Starlette:
@@ -221,6 +228,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
     post, get, delete = ["POST"], ["GET"], ["DELETE"]
     routes = [
         Route("/healthz", healthz, methods=get),
+        *threeds_routes(pay, provider.lock),
         Route("/v1/payment_intents", create_intent, methods=post),
         Route("/v1/payment_intents/search", search_intents, methods=get),
         Route("/v1/payment_intents/{id}", get_intent, methods=get),
@@ -230,6 +238,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/v1/refunds", refund, methods=post),
         Route("/v1/refunds/{id}", get_refund, methods=get),
         Route("/v1/charges/{id}", get_charge, methods=get),
+        *list_routes(pay, provider.handle),
         Route("/v1/{rest:path}", unknown, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
         Route("/_fake/ledger", ledger, methods=get),
         Route("/_fake/ledger/cursor", ledger_cursor, methods=get),

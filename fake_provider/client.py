@@ -80,6 +80,15 @@ class FakeProviderClient:
     def reset(self) -> None:
         self._call("POST", "/_fake/reset")
 
+    def finish_3ds(self, intent_id: str, outcome: str = "complete") -> JSON:
+        """Complete (``"complete"``) or fail (``"fail"``) an intent's 3-D Secure step.
+
+        Answers ``intent``, ``changed`` (false when it no longer waited for authentication),
+        ``redirect_status`` and ``redirect_url`` (the confirm's ``return_url`` with Stripe's
+        query parameters, or null).
+        """
+        return cast(JSON, self._call("POST", f"/_fake/3ds/{intent_id}", json={"outcome": outcome}))
+
     def healthy(self) -> bool:
         try:
             return self._http.get("/healthz").status_code == 200

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fake_provider._cards import CARDS
 from fake_provider._errors import StripeError, invalid, not_found
 from fake_provider._params import (
     Params,
     check_known,
+    check_minimum,
     get_amount,
     get_bool,
     get_choice,
@@ -32,19 +34,8 @@ from fake_provider._state import Store
 from fake_provider.ledger import Ledger
 from fake_provider.types import JSON
 
-# Test payment methods: (succeeds, decline_code, message)
-PAYMENT_METHODS: dict[str, tuple[bool, str | None, str | None]] = {
-    "pm_card_visa": (True, None, None),
-    "pm_card_mastercard": (True, None, None),
-    "pm_card_amex": (True, None, None),
-    "pm_card_visa_debit": (True, None, None),
-    "pm_card_chargeDeclined": (False, "generic_decline", "Your card was declined."),
-    "pm_card_chargeDeclinedInsufficientFunds": (
-        False,
-        "insufficient_funds",
-        "Your card has insufficient funds.",
-    ),
-}
+THREEDS_PATH = "/3ds"
+"""Where the fake serves the 3-D Secure page of an intent: ``/3ds/{intent_id}``."""
 # Accepted for compatibility with common client code, and otherwise ignored.
 IGNORED = frozenset(
     {
@@ -74,6 +65,8 @@ class Ctx:
     account: str
     idempotency_key: str | None
     request_id: str | None = None
+    base_url: str = ""
+    """Where the client reached the fake (``http://host:port``): 3-D Secure pages live there."""
 
 
 Emit = Callable[[Ctx, str, JSON], object]
@@ -87,6 +80,9 @@ def new_id(prefix: str) -> str:
 class Payments:
     def __init__(self, store: Store, ledger: Ledger, emit: Emit) -> None:
         self.store, self.ledger, self.emit = store, ledger, emit
+        self._last_n = 0
+        self.minimum_amounts = False
+        """Refuse amounts below Stripe's per-currency minimum charge (``amount_too_small``)."""
 
     # -- loading and showing -------------------------------------------------------
     def load(self, table: str, kind: str, object_id: str, account: str, param: str) -> JSON:
@@ -97,7 +93,13 @@ class Payments:
         return obj
 
     def save(self, table: str, account: str, obj: JSON) -> None:
-        self.store.put(table, obj["id"], {"account": account, "obj": copy.deepcopy(obj)})
+        old = self.store.get(table, obj["id"])
+        if old is not None and "n" in old:
+            n = old["n"]
+        else:  # creation order, so that lists can show the newest first within one second
+            n = self._last_n = max(self._last_n + 1, time.time_ns())
+        row = {"account": account, "obj": copy.deepcopy(obj), "n": n}
+        self.store.put(table, obj["id"], row)
 
     def view(self, intent: JSON, expand: list[str], account: str) -> JSON:
         shown = dict(intent)
@@ -129,12 +131,16 @@ class Payments:
         capture = get_choice(params, "capture_method", CAPTURE_METHODS) or "automatic"
         description = get_str(params, "description", max_len=1000)
         expand = get_expand(params)
+        return_url = get_str(params, "return_url", max_len=2048) or None
         if confirm and pm is None:
             raise invalid(
                 "Confirming a PaymentIntent needs a payment_method.",
                 param="payment_method",
                 code="parameter_missing",
             )
+        if self.minimum_amounts:  # after the shape checks, as their errors come first
+            assert amount is not None
+            check_minimum(amount, currency)
 
         def work(ctx: Ctx) -> JSON:
             intent_id = new_id("pi")
@@ -163,7 +169,7 @@ class Payments:
             }
             self.save("intents", ctx.account, intent)
             if confirm:
-                intent = self._confirm(ctx, intent, pm)
+                intent = self._confirm(ctx, intent, pm, return_url)
             return self.view(intent, expand, ctx.account)
 
         return work
@@ -173,6 +179,7 @@ class Payments:
         check_known(params, {"payment_method", "capture_method", "expand"}, IGNORED)
         _check_ignored(params)
         pm = _payment_method(params)
+        return_url = get_str(params, "return_url", max_len=2048) or None
         capture = get_choice(params, "capture_method", CAPTURE_METHODS)
         expand = get_expand(params)
 
@@ -191,13 +198,37 @@ class Payments:
                 raise state_error(
                     "This PaymentIntent has no payment method: pass payment_method to confirm it."
                 )
-            return self.view(self._confirm(ctx, intent, method), expand, ctx.account)
+            got = self._confirm(ctx, intent, method, return_url)
+            return self.view(got, expand, ctx.account)
 
         return work
 
-    def _confirm(self, ctx: Ctx, intent: JSON, pm: str | None) -> JSON:
+    def _confirm(self, ctx: Ctx, intent: JSON, pm: str | None, return_url: str | None) -> JSON:
+        """Confirm with ``pm``: a card that needs 3-D Secure waits in ``requires_action``."""
         assert pm is not None
-        succeeds, decline_code, message = PAYMENT_METHODS[pm]
+        if CARDS[pm].outcome != "authenticate":
+            return self.authorize(ctx, intent, pm)
+        url = f"{ctx.base_url}{THREEDS_PATH}/{intent['id']}"
+        redirect = {"url": url, "return_url": return_url}
+        intent.update(
+            status="requires_action",
+            payment_method=pm,
+            last_payment_error=None,
+            next_action={"type": "redirect_to_url", "redirect_to_url": redirect},
+        )
+        self.save("intents", ctx.account, intent)
+        # where the 3-D Secure page sends the customer afterwards (not a field of the intent)
+        self.store.put("meta", f"3ds:{intent['id']}", {"return_url": return_url})
+        self.emit(ctx, "payment_intent.requires_action", intent)
+        return intent
+
+    def authorize(self, ctx: Ctx, intent: JSON, pm: str) -> JSON:
+        """Ask the card network: decline (402, stored), authorise (manual) or charge."""
+        card = CARDS[pm]
+        succeeds = card.outcome != "decline"
+        decline_code = card.decline_code if not succeeds else None
+        message = card.message
+        intent["next_action"] = None
         meta = intent["metadata"]
         common: dict[str, Any] = {
             "account": ctx.account,
@@ -208,20 +239,26 @@ class Payments:
             "idempotency_key": ctx.idempotency_key,
         }
         manual = intent["capture_method"] == "manual"
-        charge = self._new_charge(ctx, intent, pm, succeeds and not manual, decline_code)
+        charge = self._new_charge(
+            ctx, intent, pm, succeeds and not manual, None if succeeds else card.code or ""
+        )
+        if not succeeds:
+            charge["outcome"]["reason"] = decline_code
+            self.save("charges", ctx.account, charge)
         self.ledger.record("attempt", charge_id=charge["id"], **common)
         intent["latest_charge"] = charge["id"]
         intent["payment_method"] = pm
         if not succeeds:
             error = {
                 "type": "card_error",
-                "code": "card_declined",
-                "decline_code": decline_code,
+                "code": card.code,
                 "message": message,
                 "charge": charge["id"],
-                "param": "payment_method",
+                "param": card.param or "payment_method",
                 "payment_method": {"id": pm, "object": "payment_method", "type": "card"},
             }
+            if decline_code is not None:
+                error["decline_code"] = decline_code
             intent.update(
                 status="requires_payment_method", payment_method=None, last_payment_error=error
             )
@@ -235,8 +272,8 @@ class Payments:
                 402,
                 "card_error",
                 str(message),
-                code="card_declined",
-                param="payment_method",
+                code=card.code,
+                param=card.param or "payment_method",
                 extra={**extra, "payment_intent": intent},
             )
         intent["last_payment_error"] = None
@@ -247,7 +284,7 @@ class Payments:
         return self._succeed(ctx, intent, charge, intent["amount"])
 
     def _new_charge(
-        self, ctx: Ctx, intent: JSON, pm: str, captured: bool, decline_code: str | None
+        self, ctx: Ctx, intent: JSON, pm: str, captured: bool, failure_code: str | None
     ) -> JSON:
         charge: JSON = {
             "id": new_id("ch"),
@@ -261,15 +298,15 @@ class Payments:
             "created": int(time.time()),
             "livemode": False,
             "metadata": intent["metadata"],
-            "paid": decline_code is None,
+            "paid": failure_code is None,
             "payment_intent": intent["id"],
             "payment_method": pm,
-            "status": "failed" if decline_code else "succeeded",
+            "status": "failed" if failure_code is not None else "succeeded",
             "description": intent["description"],
-            "failure_code": "card_declined" if decline_code else None,
+            "failure_code": failure_code,
             "outcome": {
-                "type": "issuer_declined" if decline_code else "authorized",
-                "reason": decline_code,
+                "type": "issuer_declined" if failure_code is not None else "authorized",
+                "reason": None,
             },
         }
         self.save("charges", ctx.account, charge)
@@ -302,11 +339,20 @@ class Payments:
 
         def work(ctx: Ctx) -> JSON:
             intent = self.load("intents", "payment_intent", intent_id, ctx.account, "intent")
-            if intent["status"] != "requires_capture":
-                raise self._state_error(intent, "captured")
-            if amount is not None and amount > intent["amount"]:
-                raise invalid(
-                    "amount_to_capture is larger than the amount authorized.",
+            if intent["status"] != "requires_capture":  # a second capture too, as on Stripe
+                error = self._state_error(intent, "captured")
+                error.message = (
+                    f"This PaymentIntent could not be captured because it has a status of "
+                    f"{intent['status']}. Only a PaymentIntent with one of the following "
+                    "statuses may be captured: requires_capture."
+                )
+                raise error
+            if amount is not None and amount > intent["amount_capturable"]:
+                raise StripeError(
+                    400,
+                    "invalid_request_error",
+                    f"amount_to_capture ({amount}) is larger than the amount that can be "
+                    f"captured ({intent['amount_capturable']}).",
                     param="amount_to_capture",
                     code="amount_too_large",
                 )
@@ -352,7 +398,7 @@ def _payment_method(params: Params) -> str | None:
     pm = get_str(params, "payment_method", max_len=255)
     if pm in (None, ""):
         return None
-    if pm not in PAYMENT_METHODS:
+    if pm not in CARDS:
         raise StripeError(
             400,
             "invalid_request_error",
