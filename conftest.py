@@ -11,9 +11,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from harness._databases import create_scratch_database, drop_scratch_database
 from harness._testing import missing
+
+# Property tests judge correctness, not speed: a busy two-core CI machine must not fail
+# them on Hypothesis's timing checks (a test that sets its own settings keeps them).
+settings.register_profile("nodouble", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("nodouble")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "NODOUBLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -152,7 +152,14 @@ class _RunBrowser:
         elif isinstance(step, s.Navigate):
             driver, tab = self._driver(True), self.tab(step.tab)
             self.moved.add(tab)
-            getattr(driver, step.action)(tab=tab)
+            done = getattr(driver, step.action)(tab=tab)
+            url = str(done.value.get("url") or "")
+            stayed = url == done.value.get("url_before") and self._on_site(url)
+            if step.action != "reload" and done.value.get("no_history") and stayed:
+                raise _step_error(
+                    f"{step.action.capitalize()} did nothing: the tab has no history entry to "
+                    f"go to from {done.value.get('url')}"
+                )
         elif isinstance(step, s.Offline):
             self._driver(True).set_offline(step.offline, tab=self.tab(step.tab))
         elif isinstance(step, s.WaitForState):

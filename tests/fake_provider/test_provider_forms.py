@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stripe._encode import _api_encode
 
@@ -114,6 +114,7 @@ def _expected(value: Any) -> Any:
     return str(value)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.dictionaries(names.filter(lambda n: not n.isdigit()), values, max_size=4))
 def test_round_trips_the_sdk_encoding(data: dict[str, Any]) -> None:
     body = urlencode(list(_api_encode(data)))

@@ -199,6 +199,16 @@ def test_already_paid_shown_where_the_tab_never_went_back_is_an_error(
     assert "has not loaded the order's confirm page" in str(raised.value)
 
 
+def test_a_history_move_that_goes_nowhere_on_the_site_fails_the_step(
+    session: BrowserSession, make_run: Callable[..., Interpreter]
+) -> None:
+    interp = make_run()
+    session.step(BrowserCheckout(), interp)
+    with pytest.raises(RuntimeError) as raised:
+        session.step(Navigate(action="forward"), interp)  # nothing ahead in this tab
+    assert "Forward did nothing" in str(raised.value)
+
+
 def test_back_out_of_the_checkout_is_recorded_as_leaving_it(
     session: BrowserSession, make_run: Callable[..., Interpreter]
 ) -> None:
