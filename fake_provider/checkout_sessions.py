@@ -23,6 +23,7 @@ from fake_provider._params import (
     MAX_AMOUNT,
     Params,
     check_known,
+    check_minimum,
     get_choice,
     get_expand,
     get_int,
@@ -148,6 +149,8 @@ class CheckoutSessions:
                 param="line_items",
                 code="amount_too_large",
             )
+        if self.provider.payments.minimum_amounts:  # the same opt-in check as intents
+            check_minimum(total, items[0]["currency"], "line_items")
         success_url = url(params, "success_url")
         cancel_url = url(params, "cancel_url")
         metadata = get_metadata(params) or {}
