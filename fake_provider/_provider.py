@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from fake_provider._clock import Clock
 from fake_provider._errors import StripeError, api_error, invalid, should_retry, unauthorized
 from fake_provider._forms import FormError, parse_form
 from fake_provider._idempotency import MAX_KEY_LENGTH, IdempotencyStore, fingerprint
@@ -100,8 +101,10 @@ class Provider:
         self.store = Store(config.state_path)
         self.lock = threading.Lock()
         self.ledger = Ledger(self.store)
-        self.keys = IdempotencyStore(self.store, ttl=config.key_ttl)
-        self.faults = Faults()
+        self.clock = Clock()
+        """The one clock of the fake: key expiry, search lag and fault hits read it."""
+        self.keys = IdempotencyStore(self.store, ttl=config.key_ttl, clock=self.clock.now)
+        self.faults = Faults(clock=self.clock.now)
         self.webhooks = Webhooks(
             self.store, seed=config.webhook_seed, default_secret=config.webhook_secret
         )
@@ -118,6 +121,7 @@ class Provider:
             self.keys.clear()
             self.faults.clear()
             self.requests.clear()
+            self.clock.reset()
         await self.webhooks.reset()
 
     async def handle(self, request: Request, prepare: Prepare) -> Response:
