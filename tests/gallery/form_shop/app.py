@@ -38,16 +38,14 @@ Run it with ``FORM_PORT=8081 FORM_PROVIDER_URL=... python -m form_shop.app`` and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import _shopkit as kit
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -86,11 +84,11 @@ class Shop:
     """Session cookie → handle."""
     orders: dict[str, Order] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    client: httpx.AsyncClient | None = None
+    http: httpx.AsyncClient | None = None
 
     async def charge(self, order: Order, key: str) -> str:
         """One payment at the provider: ``paid``, ``declined`` or ``unknown``."""
-        assert self.client is not None
+        assert self.http is not None
         form = {
             "amount": str(order.amount), "currency": "gbp", "confirm": "true",
             "payment_method": "pm_card_visa", "metadata[shop_order]": order.id,
@@ -98,7 +96,7 @@ class Shop:
         }  # fmt: skip
         headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": key}
         try:
-            answer = await self.client.post(
+            answer = await self.http.post(
                 f"{self.provider_url}/v1/payment_intents", data=form, headers=headers
             )
         except httpx.HTTPError:
@@ -116,11 +114,11 @@ class Shop:
 
     async def reconcile(self) -> None:
         """Ask the provider about every order whose payment outcome is unknown."""
-        assert self.client is not None
+        assert self.http is not None
         headers = {"Authorization": f"Bearer {self.api_key}"}
         for order in [o for o in self.orders.values() if o.unknown and not o.paid]:
             query = f"metadata['shop_order']:'{order.id}' AND status:'succeeded'"
-            found = await self.client.get(
+            found = await self.http.get(
                 f"{self.provider_url}/v1/payment_intents/search", params={"query": query},
                 headers=headers,
             )  # fmt: skip
@@ -207,9 +205,7 @@ async def signin(request: Request) -> Response:
         return page("Sign in", "<h1>Sign in</h1><p>Give a handle.</p>", 400)
     sid = secrets.token_urlsafe(18)
     _shop(request).buyers[sid] = handle
-    response = see("/boutique")
-    response.set_cookie(COOKIE, sid, httponly=True, samesite="lax")
-    return response
+    return kit.set_session(see("/boutique"), COOKIE, sid)
 
 
 async def boutique(request: Request) -> Response:
@@ -335,30 +331,11 @@ async def status(request: Request) -> Response:
 
 
 def create_app() -> Starlette:
-    broken = os.environ.get("BROKEN", "")
-    if broken not in MODES:
-        allowed = ", ".join(m or "(unset)" for m in MODES)
-        raise SystemExit(f"BROKEN={broken!r} is not one of {allowed}")
     shop = Shop(
         provider_url=os.environ["FORM_PROVIDER_URL"].rstrip("/"),
         api_key=os.environ.get("FORM_API_KEY", "sk_test_gallery_forms"),
-        broken=broken,
+        broken=kit.read_broken(MODES),
     )
-
-    async def reconciler() -> None:
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                await shop.reconcile()
-            await asyncio.sleep(0.5)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=10) as client:
-            shop.client = client
-            task = asyncio.create_task(reconciler())
-            yield
-            task.cancel()
-
     app = Starlette(
         routes=[
             Route("/ping", ping),
@@ -371,12 +348,11 @@ def create_app() -> Starlette:
             Route("/orders/{order_id}/receipt", receipt),
             Route("/orders/{order_id}/status", status),
         ],
-        lifespan=lifespan,
+        lifespan=kit.lifespan(shop, 10, shop.reconcile, quiet=(httpx.HTTPError,)),
     )
     app.state.shop = shop
     return app
 
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(os.environ["FORM_PORT"]),
-                log_level="warning")  # fmt: skip
+    kit.serve(create_app(), "FORM_PORT")

@@ -23,18 +23,13 @@ Environment: ``SHOP_PORT``, ``SHOP_PROVIDER_URL``, ``SHOP_API_KEY``, ``SHOP_DB``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import uvicorn
+import _shopkit as kit
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,69 +56,40 @@ create table if not exists attempts (
 """
 
 
-def problem(status: int, title: str, detail: str) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status, media_type="application/problem+json")
+class Shop(kit.SqlShop):
+    """Orders and their one live attempt, whose stored outcome answers every pay request."""
 
-
-@dataclass
-class Shop:
-    db: sqlite3.Connection
-    provider_url: str
-    api_key: str
-    broken: str
-    timeout_s: float
-    http: httpx.AsyncClient | None = None
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-    def order(self, order_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.db.execute(
-            "select * from orders where order_id = ?", (order_id,)
-        ).fetchone()
-        return row
+    KEY = "order_id"
+    PENDING = "select order_id from attempts where state = 'pending' and began < ?"
+    STILL_PENDING = "select 1 from attempts where order_id = ? and state = 'pending'"
 
     def attempt(self, order_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.db.execute(
-            "select * from attempts where order_id = ?", (order_id,)
-        ).fetchone()
-        return row
+        return self.fetch("attempts", "order_id", order_id)
 
     def view(self, order_id: str) -> dict[str, Any]:
-        row = self.order(order_id)
+        row = self.row(order_id)
         assert row is not None
         return {"order_id": row["order_id"], "price": row["price"], "paid": bool(row["paid"])}
 
-    async def provider(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any] | None:
-        headers = {"Authorization": f"Bearer {self.api_key}", **kwargs.pop("headers", {})}
-        assert self.http is not None
-        try:
-            answer = await self.http.request(
-                method, self.provider_url + path, headers=headers, **kwargs
-            )
-            return answer.status_code, answer.json()
-        except (httpx.HTTPError, ValueError):
-            return None
-
-    async def charge(self, order_id: str, card: str, key: str | None) -> tuple[int, Any] | None:
-        row = self.order(order_id)
+    async def charge(self, order_id: str, card: str, key: str | None) -> kit.ProviderAnswer:
+        row = self.row(order_id)
         assert row is not None
         form = {"amount": str(row["price"]), "currency": "usd", "confirm": "true",
                 "payment_method": card, "metadata[order_ref]": order_id}  # fmt: skip
-        headers = {"Idempotency-Key": key} if key else {}
-        return await self.provider("POST", "/v1/payment_intents", data=form, headers=headers)
+        return await self.provider(
+            "POST", "/v1/payment_intents", data=form, headers=kit.idempotency(key)
+        )
 
     async def settle(self, order_id: str) -> tuple[int, dict[str, Any]] | None:
         """Run the order's pending attempt; its final outcome, or ``None`` while unknown."""
         attempt = self.attempt(order_id)
         assert attempt is not None
         answer = await self.charge(order_id, attempt["card"], f"ordkey-{order_id}-{attempt['n']}")
-        if answer is not None and answer[0] == 200 and answer[1].get("status") == "succeeded":
+        if kit.succeeded(answer):
             return self.finish(order_id, 200, paid=True)
         if answer is not None and answer[0] == 402:
             return self.finish(order_id, 402, paid=False)
-        query = f"metadata['order_ref']:'{order_id}' AND status:'succeeded'"
-        found = await self.provider("GET", "/v1/payment_intents/search", params={"query": query})
-        if found is not None and found[0] == 200 and found[1].get("data"):
+        if await self.search(f"metadata['order_ref']:'{order_id}' AND status:'succeeded'"):
             return self.finish(order_id, 200, paid=True)
         return None
 
@@ -131,7 +97,11 @@ class Shop:
         with self.db:
             if paid:
                 self.db.execute("update orders set paid = 1 where order_id = ?", (order_id,))
-            body = self.view(order_id) if paid else _problem(402, "card declined", "try another")
+            body = (
+                self.view(order_id)
+                if paid
+                else kit.problem_body(402, "card declined", "try another")
+            )
             self.db.execute(
                 "update attempts set state = 'done', status = ?, body = ? where order_id = ?",
                 (status, json.dumps(body), order_id),
@@ -159,7 +129,7 @@ class Shop:
         return _stored(attempt)
 
     async def pay_racily(self, order_id: str, card: str) -> Response:
-        order = self.order(order_id)
+        order = self.row(order_id)
         assert order is not None
         if order["paid"]:
             return JSONResponse(self.view(order_id))
@@ -169,64 +139,29 @@ class Shop:
             with self.db:
                 self.db.execute("update orders set paid = 1 where order_id = ?", (order_id,))
             return JSONResponse(self.view(order_id))
-        return problem(502, "payment failed", "the provider did not confirm the payment")
+        return kit.problem(502, "payment failed", "the provider did not confirm the payment")
 
-    async def reconcile(self, min_age_s: float = 1.0) -> None:
-        rows = self.db.execute(
-            "select order_id from attempts where state = 'pending' and began < ?",
-            (time.time() - min_age_s,),
-        ).fetchall()
-        for (order_id,) in rows:
-            async with self.locks.setdefault(order_id, asyncio.Lock()):
-                attempt = self.attempt(order_id)
-                if attempt is not None and attempt["state"] == "pending":
-                    await self.settle(order_id)
-
-
-def _problem(status: int, title: str, detail: str) -> dict[str, Any]:
-    return {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    async def resume(self, key: str) -> object:
+        return await self.settle(key)
 
 
 def _stored(attempt: sqlite3.Row) -> Response:
     status = int(attempt["status"])
-    media = "application/json" if status < 400 else "application/problem+json"
-    return Response(attempt["body"], status, media_type=media)
+    return Response(attempt["body"], status, media_type=kit.media(status))
 
 
 # -- HTTP -------------------------------------------------------------------------------------
 
 
-def _shop(request: Request) -> Shop:
-    shop: Shop = request.app.state.shop
-    return shop
-
-
-def _customer(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    return auth.removeprefix("Bearer ") or None if auth.startswith("Bearer ") else None
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"ok": True})
-
-
 async def create_order(request: Request) -> Response:
-    customer = _customer(request)
+    customer = kit.bearer(request)
     if customer is None:
-        return problem(401, "who are you?", "send Authorization: Bearer <name>")
-    data = await _json(request)
+        return kit.problem(401, "who are you?", "send Authorization: Bearer <name>")
+    data = await kit.read_json(request)
     sku, n = data.get("sku"), data.get("n", 1)
     if sku not in PRICES or not isinstance(n, int) or not 1 <= n <= 4:
-        return problem(422, "bad order", f"sku one of {sorted(PRICES)}, n 1 to 4")
-    shop = _shop(request)
+        return kit.problem(422, "bad order", f"sku one of {sorted(PRICES)}, n 1 to 4")
+    shop = kit.state(request, Shop)
     order_id = f"k{uuid.uuid4().hex[:15]}"
     with shop.db:
         shop.db.execute(
@@ -237,23 +172,23 @@ async def create_order(request: Request) -> Response:
 
 
 async def read_order(request: Request) -> Response:
-    shop = _shop(request)
-    row = shop.order(request.path_params["order_id"])
-    if row is None or row["customer"] != _customer(request):
-        return problem(404, "no such order", "check the order id")
+    shop = kit.state(request, Shop)
+    row = shop.row(request.path_params["order_id"])
+    if row is None or row["customer"] != kit.bearer(request):
+        return kit.problem(404, "no such order", "check the order id")
     return JSONResponse(shop.view(row["order_id"]))
 
 
 async def pay(request: Request) -> Response:
-    shop = _shop(request)
+    shop = kit.state(request, Shop)
     order_id = request.path_params["order_id"]
-    row = shop.order(order_id)
-    if row is None or row["customer"] != _customer(request):
-        return problem(404, "no such order", "check the order id")
-    card = str((await _json(request)).get("card") or "pm_card_visa")
+    row = shop.row(order_id)
+    if row is None or row["customer"] != kit.bearer(request):
+        return kit.problem(404, "no such order", "check the order id")
+    card = str((await kit.read_json(request)).get("card") or "pm_card_visa")
     if shop.broken == "check_then_set":
         return await shop.pay_racily(order_id, card)
-    async with shop.locks.setdefault(order_id, asyncio.Lock()):
+    async with shop.lock(order_id):
         return await shop.pay(order_id, card)
 
 
@@ -261,49 +196,13 @@ async def pay(request: Request) -> Response:
 
 
 def create_app() -> Starlette:
-    broken = os.environ.get("BROKEN", "")
-    if broken not in MODES:
-        raise SystemExit(f"BROKEN={broken!r} is not one of {MODES}")
-    db = sqlite3.connect(os.environ.get("SHOP_DB", ":memory:"), isolation_level=None)
-    db.row_factory = sqlite3.Row
-    db.execute("pragma journal_mode = wal")
-    db.execute("pragma synchronous = full")
-    db.executescript(SCHEMA)
-    shop = Shop(
-        db=db,
-        provider_url=os.environ["SHOP_PROVIDER_URL"].rstrip("/"),
-        api_key=os.environ.get("SHOP_API_KEY", "sk_test_nodouble"),
-        broken=broken,
-        timeout_s=float(os.environ.get("SHOP_PROVIDER_TIMEOUT_S", "3")),
-    )
-
-    async def reconciler() -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                await shop.reconcile()
-            await asyncio.sleep(0.5)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=shop.timeout_s) as http:
-            shop.http = http
-            task = asyncio.create_task(reconciler())
-            yield
-            task.cancel()
-
-    app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/shop/orders", create_order, methods=["POST"]),
-            Route("/shop/orders/{order_id}", read_order),
-            Route("/shop/orders/{order_id}/pay", pay, methods=["POST"]),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.shop = shop
-    return app
+    return Shop.from_env(MODES, SCHEMA).app([
+        Route("/healthz", kit.healthz),
+        Route("/shop/orders", create_order, methods=["POST"]),
+        Route("/shop/orders/{order_id}", read_order),
+        Route("/shop/orders/{order_id}/pay", pay, methods=["POST"]),
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(os.environ["SHOP_PORT"]),
-                log_level="warning")  # fmt: skip
+    kit.serve(create_app())

@@ -27,20 +27,13 @@ Environment: ``SHOP_PORT``, ``SHOP_PROVIDER_URL``, ``SHOP_API_KEY`` (``sk_test_n
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
 import json
-import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import uvicorn
+import _shopkit as kit
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -60,78 +53,20 @@ create table if not exists orders (
     payment_method text,            -- what the customer chose for the current attempt
     pending_since real              -- unix time the current attempt began
 );
-create table if not exists answers (
-    owner text not null,
-    key text not null,              -- the client's Idempotency-Key, scoped to its user
-    fingerprint text not null,      -- sha256 of the canonical request body
-    status integer not null,
-    body text not null,
-    primary key (owner, key)
-);
 """
 
 
-def problem(status: int, title: str, detail: str) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status, media_type="application/problem+json")
+class Shop(kit.SqlShop):
+    """The orders, the answers stored per client key, and paying in two provider calls."""
 
-
-@dataclass
-class Outcome:
-    """What paying came to: a final answer, or ``pending`` (ask again later)."""
-
-    status: int
-    body: dict[str, Any]
-    final: bool = True
-
-
-@dataclass
-class Shop:
-    db: sqlite3.Connection
-    provider_url: str
-    api_key: str
-    broken: str
-    timeout_s: float
-    client: httpx.AsyncClient | None = None
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-    # -- storage ----------------------------------------------------------------------------
-
-    def order(self, order_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.db.execute(
-            "select * from orders where id = ?", (order_id,)
-        ).fetchone()
-        return row
-
-    def update(self, order_id: str, **values: Any) -> None:
-        sets = ", ".join(f"{name} = ?" for name in values)
-        with self.db:
-            self.db.execute(f"update orders set {sets} where id = ?", (*values.values(), order_id))
+    PENDING = "select id from orders where status = 'pending' and pending_since < ?"
+    STILL_PENDING = "select 1 from orders where id = ? and status = 'pending'"
 
     def view(self, order_id: str) -> dict[str, Any]:
-        row = self.order(order_id)
+        row = self.row(order_id)
         assert row is not None
         return {"order_id": row["id"], "amount": row["amount"], "currency": "eur",
                 "status": row["status"]}  # fmt: skip
-
-    # -- the provider -----------------------------------------------------------------------
-
-    async def provider(self, path: str, form: dict[str, str] | None, key: str | None) -> Any:
-        """One provider call: the JSON answer with its status, or ``None`` if none came."""
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        if key:
-            headers["Idempotency-Key"] = key
-        assert self.client is not None
-        try:
-            if form is None:
-                answer = await self.client.get(self.provider_url + path, headers=headers)
-            else:
-                answer = await self.client.post(
-                    self.provider_url + path, data=form, headers=headers
-                )
-            return answer.status_code, answer.json()
-        except (httpx.HTTPError, ValueError):
-            return None
 
     def keys(self, row: sqlite3.Row) -> tuple[str, str]:
         base = f"two-step-{row['id']}-{row['attempt']}{row['nonce']}"
@@ -139,12 +74,12 @@ class Shop:
 
     # -- paying -----------------------------------------------------------------------------
 
-    async def settle(self, order_id: str) -> Outcome:
+    async def settle(self, order_id: str) -> kit.Result:
         """Drive the order's current attempt as far as the provider lets us."""
-        row = self.order(order_id)
+        row = self.row(order_id)
         assert row is not None
         if row["status"] == "paid":
-            return Outcome(200, self.view(order_id))
+            return kit.Result(200, self.view(order_id))
         create_key, confirm_key = self.keys(row)
         intent_id = row["intent_id"]
         if intent_id is None:
@@ -155,7 +90,9 @@ class Shop:
                 "metadata[order_id]": row["id"],
                 "metadata[attempt]": f"{row['attempt']}{row['nonce']}",
             }
-            answer = await self.provider("/v1/payment_intents", form, create_key)
+            answer = await self.provider(
+                "POST", "/v1/payment_intents", data=form, headers=kit.idempotency(create_key)
+            )
             if answer is not None and answer[0] == 200:
                 intent_id = answer[1]["id"]
             elif self.broken != "release_on_error":  # a stored 500 replays forever: search
@@ -163,8 +100,11 @@ class Shop:
             if intent_id is None:
                 return await self.unsettled(order_id, answer)
             self.update(order_id, intent_id=intent_id)
-        answer = await self.provider(f"/v1/payment_intents/{intent_id}/confirm", {}, confirm_key)
-        if answer is not None and answer[0] == 200 and answer[1].get("status") == "succeeded":
+        answer = await self.provider(
+            "POST", f"/v1/payment_intents/{intent_id}/confirm", data={},
+            headers=kit.idempotency(confirm_key),
+        )  # fmt: skip
+        if kit.succeeded(answer):
             return self.paid(order_id)
         if answer is not None and answer[0] == 402:
             return self.declined(order_id, answer[1])
@@ -173,67 +113,47 @@ class Shop:
     async def find_intent(self, order_id: str, attempt: int, nonce: str) -> str | None:
         """The intent this attempt created, found by its metadata."""
         query = f"metadata['order_id']:'{order_id}' AND metadata['attempt']:'{attempt}{nonce}'"
-        assert self.client is not None
-        try:
-            answer = await self.client.get(
-                self.provider_url + "/v1/payment_intents/search",
-                params={"query": query},
-                headers={"Authorization": f"Bearer {self.api_key}"},
-            )
-            found = answer.json().get("data") or [] if answer.status_code == 200 else []
-        except (httpx.HTTPError, ValueError):
-            return None
+        found = await self.search(query)
         return str(found[0]["id"]) if found else None
 
-    async def unsettled(self, order_id: str, answer: Any) -> Outcome:
+    async def unsettled(self, order_id: str, answer: kit.ProviderAnswer) -> kit.Result:
         """The provider gave no clear answer: ask it about the intent, or stay pending."""
         if self.broken == "fresh_key_on_409" and _in_use(answer):
             self.update(order_id, nonce=f"-{uuid.uuid4().hex[:8]}", intent_id=None)
             return await self.settle(order_id)
         if self.broken == "release_on_error":
             self.update(order_id, status="open", intent_id=None, nonce=f"-{uuid.uuid4().hex[:8]}")
-            return Outcome(502, _problem(502, "payment failed", "the provider failed; try again"))
-        row = self.order(order_id)
+            return kit.Result(
+                502, kit.problem_body(502, "payment failed", "the provider failed; try again")
+            )
+        row = self.row(order_id)
         assert row is not None
         if row["intent_id"] is not None:
-            look = await self.provider(f"/v1/payment_intents/{row['intent_id']}", None, None)
-            state = look[1].get("status") if look is not None and look[0] == 200 else None
-            if state == "succeeded":
+            look = await self.provider("GET", f"/v1/payment_intents/{row['intent_id']}")
+            now = look[1].get("status") if look is not None and look[0] == 200 else None
+            if now == "succeeded":
                 return self.paid(order_id)
-            if state == "requires_payment_method":
+            if now == "requires_payment_method":
                 error = (look[1].get("last_payment_error") or {}) if look else {}
                 return self.declined(order_id, {"error": error})
-        return Outcome(202, {"order_id": order_id, "status": "pending"}, final=False)
+        return kit.Result(202, {"order_id": order_id, "status": "pending"}, final=False)
 
-    def paid(self, order_id: str) -> Outcome:
+    def paid(self, order_id: str) -> kit.Result:
         self.update(order_id, status="paid")
-        return Outcome(200, self.view(order_id))
+        return kit.Result(200, self.view(order_id))
 
-    def declined(self, order_id: str, answer: dict[str, Any]) -> Outcome:
-        row = self.order(order_id)
+    def declined(self, order_id: str, answer: dict[str, Any]) -> kit.Result:
+        row = self.row(order_id)
         assert row is not None
         self.update(order_id, status="open", attempt=row["attempt"] + 1, intent_id=None)
         message = str((answer.get("error") or {}).get("message") or "card declined")
-        return Outcome(402, _problem(402, "card declined", message))
+        return kit.Result(402, kit.problem_body(402, "card declined", message))
 
-    async def reconcile(self, min_age_s: float = 1.0) -> None:
-        """Settle every order pending for ``min_age_s`` or more, each under its lock."""
-        pending = [row["id"] for row in self.db.execute(
-            "select id from orders where status = 'pending' and pending_since < ?",
-            (time.time() - min_age_s,),
-        )]  # fmt: skip
-        for order_id in pending:
-            async with self.locks.setdefault(order_id, asyncio.Lock()):
-                row = self.order(order_id)
-                if row is not None and row["status"] == "pending":
-                    await self.settle(order_id)
+    async def resume(self, key: str) -> kit.Result:
+        return await self.settle(key)
 
 
-def _problem(status: int, title: str, detail: str) -> dict[str, Any]:
-    return {"type": "about:blank", "title": title, "status": status, "detail": detail}
-
-
-def _in_use(answer: Any) -> bool:
+def _in_use(answer: kit.ProviderAnswer) -> bool:
     return (
         answer is not None
         and answer[0] == 409
@@ -244,41 +164,22 @@ def _in_use(answer: Any) -> bool:
 # -- HTTP ---------------------------------------------------------------------------------------
 
 
-def _shop(request: Request) -> Shop:
-    shop: Shop = request.app.state.shop
-    return shop
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"ok": True})
-
-
 async def sign_in(request: Request) -> Response:
-    user = (await _json(request)).get("user")
+    user = (await kit.read_json(request)).get("user")
     if not isinstance(user, str) or not user:
-        return problem(400, "user required", 'send {"user": "<name>"}')
-    response = Response(status_code=204)
-    response.set_cookie("sid", user, httponly=True, samesite="lax")
-    return response
+        return kit.problem(400, "user required", 'send {"user": "<name>"}')
+    return kit.set_session(Response(status_code=204), "sid", user)
 
 
 async def create_order(request: Request) -> Response:
     user = request.cookies.get("sid")
     if not user:
-        return problem(401, "sign in first", "POST /session")
-    data = await _json(request)
+        return kit.problem(401, "sign in first", "POST /session")
+    data = await kit.read_json(request)
     sku, qty = data.get("sku"), data.get("qty", 1)
     if sku not in PRICES or not isinstance(qty, int) or not 1 <= qty <= 10:
-        return problem(422, "bad order", f"sku one of {sorted(PRICES)}, qty 1 to 10")
-    shop = _shop(request)
+        return kit.problem(422, "bad order", f"sku one of {sorted(PRICES)}, qty 1 to 10")
+    shop = kit.state(request, Shop)
     order_id = f"ord_{uuid.uuid4().hex[:16]}"
     with shop.db:
         shop.db.execute(
@@ -289,43 +190,41 @@ async def create_order(request: Request) -> Response:
 
 
 async def read_order(request: Request) -> Response:
-    shop = _shop(request)
-    row = shop.order(request.path_params["order_id"])
+    shop = kit.state(request, Shop)
+    row = shop.row(request.path_params["order_id"])
     if row is None or row["owner"] != request.cookies.get("sid"):
-        return problem(404, "no such order", "check the order id")
+        return kit.problem(404, "no such order", "check the order id")
     return JSONResponse(shop.view(row["id"]))
 
 
 async def pay(request: Request) -> Response:
-    shop = _shop(request)
+    shop = kit.state(request, Shop)
     user = request.cookies.get("sid")
     order_id = request.path_params["order_id"]
-    row = shop.order(order_id)
+    row = shop.row(order_id)
     if user is None or row is None or row["owner"] != user:
-        return problem(404, "no such order", "check the order id")
+        return kit.problem(404, "no such order", "check the order id")
     key = request.headers.get("idempotency-key")
     if not key:
-        return problem(400, "Idempotency-Key required", "send a unique key per payment")
-    data = await _json(request)
+        return kit.problem(400, "Idempotency-Key required", "send a unique key per payment")
+    data = await kit.read_json(request)
     method = data.get("payment_method") or "pm_card_visa"
-    fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    digest = kit.fingerprint(data)
     if shop.broken == "fresh_key_on_409":  # trusts the provider key to dedupe: no lock
-        return await _pay(shop, user, key, fingerprint, order_id, method)
-    async with shop.locks.setdefault(order_id, asyncio.Lock()):
-        return await _pay(shop, user, key, fingerprint, order_id, method)
+        return await _pay(shop, user, key, digest, order_id, method)
+    async with shop.lock(order_id):
+        return await _pay(shop, user, key, digest, order_id, method)
 
 
 async def _pay(
-    shop: Shop, user: str, key: str, fingerprint: str, order_id: str, method: str
+    shop: Shop, user: str, key: str, digest: str, order_id: str, method: str
 ) -> Response:
-    stored = shop.db.execute(
-        "select fingerprint, status, body from answers where owner = ? and key = ?", (user, key)
-    ).fetchone()
+    stored = shop.replay(user, key)
     if stored is not None:
-        if stored["fingerprint"] != fingerprint:
-            return problem(422, "Idempotency-Key reused", "this key was sent with another body")
-        return Response(stored["body"], stored["status"], media_type=_media(stored["status"]))
-    row = shop.order(order_id)
+        if stored["digest"] != digest:
+            return kit.problem(422, "Idempotency-Key reused", "this key was sent with another body")
+        return Response(stored["body"], stored["status"], media_type=kit.media(stored["status"]))
+    row = shop.row(order_id)
     assert row is not None
     if row["status"] == "open":
         shop.update(order_id, status="pending", payment_method=method, pending_since=time.time())
@@ -334,66 +233,22 @@ async def _pay(
         return JSONResponse(outcome.body, outcome.status, headers={"Retry-After": "1"})
     text = json.dumps(outcome.body)
     if outcome.status < 500:
-        with shop.db:
-            shop.db.execute(
-                "insert or ignore into answers values (?, ?, ?, ?, ?)",
-                (user, key, fingerprint, outcome.status, text),
-            )
-    return Response(text, outcome.status, media_type=_media(outcome.status))
-
-
-def _media(status: int) -> str:
-    return "application/json" if status < 400 else "application/problem+json"
+        shop.remember(user, key, digest, outcome.status, text, or_ignore=True)
+    return Response(text, outcome.status, media_type=kit.media(outcome.status))
 
 
 # -- the process ------------------------------------------------------------------------------
 
 
 def create_app() -> Starlette:
-    broken = os.environ.get("BROKEN", "")
-    if broken not in MODES:
-        raise SystemExit(f"BROKEN={broken!r} is not one of {MODES}")
-    db = sqlite3.connect(os.environ.get("SHOP_DB", ":memory:"), isolation_level=None)
-    db.row_factory = sqlite3.Row
-    db.execute("pragma journal_mode = wal")
-    db.execute("pragma synchronous = full")
-    db.executescript(SCHEMA)
-    shop = Shop(
-        db=db,
-        provider_url=os.environ["SHOP_PROVIDER_URL"].rstrip("/"),
-        api_key=os.environ.get("SHOP_API_KEY", "sk_test_nodouble"),
-        broken=broken,
-        timeout_s=float(os.environ.get("SHOP_PROVIDER_TIMEOUT_S", "3")),
-    )
-
-    async def reconciler() -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                await shop.reconcile()
-            await asyncio.sleep(0.5)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=shop.timeout_s) as client:
-            shop.client = client
-            task = asyncio.create_task(reconciler())
-            yield
-            task.cancel()
-
-    app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/session", sign_in, methods=["POST"]),
-            Route("/orders", create_order, methods=["POST"]),
-            Route("/orders/{order_id}", read_order),
-            Route("/orders/{order_id}/pay", pay, methods=["POST"]),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.shop = shop
-    return app
+    return Shop.from_env(MODES, SCHEMA, kit.REPLAYS_SCHEMA).app([
+        Route("/healthz", kit.healthz),
+        Route("/session", sign_in, methods=["POST"]),
+        Route("/orders", create_order, methods=["POST"]),
+        Route("/orders/{order_id}", read_order),
+        Route("/orders/{order_id}/pay", pay, methods=["POST"]),
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(os.environ["SHOP_PORT"]),
-                log_level="warning")  # fmt: skip
+    kit.serve(create_app())
