@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -100,8 +99,8 @@ class CheckoutSessions:
         self.store = provider.store
 
     def now(self) -> float:
-        clock = getattr(self.provider, "clock", None)  # the control API's clock, if any
-        return float(clock.now()) if clock is not None else time.time()
+        """The fake's clock, so ``POST /_fake/clock`` can make a session expire."""
+        return self.provider.clock.now()
 
     # -- create --------------------------------------------------------------------
     def prepare_create(self, params: Params, base_url: str) -> Work:
