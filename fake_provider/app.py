@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fake_provider._checkout_routes import routes as checkout_routes
 from fake_provider._errors import StripeError, invalid
 from fake_provider._lists import routes as list_routes
 from fake_provider._params import Params, check_known, get_expand, get_int, get_str
 from fake_provider._provider import Provider, ProviderConfig
-from fake_provider._search import parse_query
+from fake_provider._search import Births, parse_query
 from fake_provider._threeds import routes as threeds_routes
 from fake_provider.faults import FaultSpecError
 from fake_provider.intents import Ctx, Work
@@ -48,6 +49,8 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
     """Build the fake; with no ``config`` it is read from the environment."""
     provider = Provider(config or config_from_env())
     pay = provider.payments
+    clock = provider.clock  # POST /_fake/clock moves it; a reset puts it back
+    births = Births(clock.now)
 
     def retrieve(table: str, kind: str, object_id: str) -> Any:
         def prepare(params: Params) -> Work:
@@ -79,6 +82,9 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
             found = sorted(
                 (o for o in rows if matches(o)), key=lambda o: o["created"], reverse=True
             )
+            found = provider.faults.lag_search(
+                found, births.born, request_id=ctx.request_id or "", account=ctx.account
+            )
             page = found[offset : offset + limit]
             more = len(found) > offset + limit
             return {
@@ -92,10 +98,18 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         return work
 
     async def create_intent(request: Request) -> Response:
-        return await provider.handle(request, pay.prepare_create)
+        return await provider.handle(request, births.noting(pay.prepare_create))
 
     async def search_intents(request: Request) -> Response:
-        return await provider.handle(request, search)
+        response = await provider.handle(request, search)
+        request_id = response.headers.get("request-id", "")
+        label = provider.faults.fired_on(request_id)
+        if label is not None:  # a search lag fired: say so in the request log too
+            for record in reversed(provider.requests):
+                if record["request_id"] == request_id:
+                    record["fault"] = label
+                    break
+        return response
 
     async def get_intent(request: Request) -> Response:
         return await provider.handle(request, retrieve("intents", "payment_intent", _id(request)))
@@ -216,6 +230,23 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         done = await provider.webhooks.flush(wait)
         return JSONResponse({"done": done}, status_code=200 if done else 504)
 
+    async def get_clock(request: Request) -> Response:
+        return JSONResponse({"now": clock.now(), "offset_s": clock.offset})
+
+    async def advance_clock(request: Request) -> Response:
+        try:
+            body = await _json(request)
+            unknown = set(body) - {"advance_s"}
+            if unknown:
+                raise ValueError(f'unknown field(s) {sorted(unknown)}; send {{"advance_s": N}}')
+            step = body.get("advance_s")
+            if not isinstance(step, int | float) or isinstance(step, bool):
+                raise ValueError(f"advance_s must be a number of seconds, got {step!r}")
+            clock.advance(float(step))
+        except ValueError as exc:
+            return _problem(400, "Invalid clock change", f"{exc}.")
+        return JSONResponse({"now": clock.now(), "offset_s": clock.offset})
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -239,6 +270,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/v1/refunds/{id}", get_refund, methods=get),
         Route("/v1/charges/{id}", get_charge, methods=get),
         *list_routes(pay, provider.handle),
+        *checkout_routes(provider),
         Route("/v1/{rest:path}", unknown, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
         Route("/_fake/ledger", ledger, methods=get),
         Route("/_fake/ledger/cursor", ledger_cursor, methods=get),
@@ -256,6 +288,8 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/_fake/webhooks/deliveries", deliveries, methods=get),
         Route("/_fake/webhooks/events", events, methods=get),
         Route("/_fake/webhooks/flush", flush, methods=post),
+        Route("/_fake/clock", get_clock, methods=get),
+        Route("/_fake/clock", advance_clock, methods=post),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.provider = provider

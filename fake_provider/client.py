@@ -95,6 +95,15 @@ class FakeProviderClient:
         except httpx.HTTPError:
             return False
 
+    # -- clock ---------------------------------------------------------------------
+    def clock(self) -> JSON:
+        """``{"now": unix time as the fake sees it, "offset_s": seconds ahead of wall time}``."""
+        return cast(JSON, self._call("GET", "/_fake/clock"))
+
+    def advance_clock(self, seconds: float) -> JSON:
+        """Move the fake's clock forward (key expiry, search lag); answers as :meth:`clock`."""
+        return cast(JSON, self._call("POST", "/_fake/clock", json={"advance_s": seconds}))
+
     # -- faults --------------------------------------------------------------------
     def set_fault(
         self,
@@ -166,3 +175,14 @@ class FakeProviderClient:
             "/_fake/webhooks/flush", params={"timeout": timeout}, timeout=timeout + 5
         )
         return response.status_code == 200
+
+    # -- hosted checkout -----------------------------------------------------------
+    def pay_checkout_session(self, session_id: str, payment_method: str = "pm_card_visa") -> JSON:
+        """Pay a Checkout Session as a customer on its hosted page would, without a browser.
+
+        The answer has ``outcome`` (``paid``, ``already_paid`` or ``declined``), ``message``
+        (why a card was declined), ``redirect_url`` (``success_url`` with the session id)
+        and ``session``. An expired or unknown session raises :class:`FakeProviderError`.
+        """
+        path = f"/_fake/checkout/sessions/{session_id}/pay"
+        return cast(JSON, self._call("POST", path, json={"payment_method": payment_method}))
