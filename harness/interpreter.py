@@ -53,10 +53,8 @@ class RunState:
     """Order reference → the checkout's order id."""
     amounts: dict[str, int] = field(default_factory=dict)
     """Order id → amount the checkout quoted when the order was created."""
-    owners: dict[str, str] = field(default_factory=dict)
-    """Order id → the target's name of the user who created it."""
     creators: dict[str, str] = field(default_factory=dict)
-    """Order id → the scenario's name of that user (``alice``, ``bob``)."""
+    """Order id → the scenario's name of the user who created it (``alice``, ``bob``)."""
     reconcile_window_passed: bool = False
     webhook_endpoints: list[str] = field(default_factory=list)
 
@@ -97,8 +95,9 @@ class Interpreter:
         """Screenshot paths relative to the report directory."""
         self.fault_problems: list[str] = []
         """Faults that were armed and never hit a money-moving call: the run proves nothing."""
-        self._armed: list[str] = []
-        """Ids of the provider faults this run armed and has not reported yet."""
+        self._armed: list[list[str]] = []
+        """Per ProviderFault step, the ids of the faults it armed (one per charge call) and
+        not reported yet: the step proves something when any of them acted on money."""
         self._requests_cursor: int | None = None
         self._rules: list[ProxyRule] = []
         self._apis: dict[tuple[str, bool], ApiDriver] = {}
@@ -239,14 +238,13 @@ class Interpreter:
         if done.type != "ok" or not isinstance(order_id, str | int):
             raise StepError(f"could not create an order: {_status_or_error(done)}")
         self.state.orders[self.state.ref(step.order)] = str(order_id)
-        self.state.owners[str(order_id)] = self.user_name(step.user)
         self.state.creators[str(order_id)] = step.user
         amount = resolve_pointer(body, spec.amount_pointer)
         if isinstance(amount, int):
             self.state.amounts[str(order_id)] = amount
 
     def confirm_request(
-        self, order: str, key: str | None, user: str, payment_method: str, change: str | None = None
+        self, order: str, key: str | None, user: str, payment_method: str, forge: bool = False
     ) -> RequestSpec:
         spec = self._api_section().confirm
         order_id = self.state.order_id(order)
@@ -255,8 +253,8 @@ class Interpreter:
             "payment_method": payment_method,
         }  # fmt: skip
         body = render(spec.body, values)
-        if change is not None:
-            body = _changed(body, change)
+        if forge:  # the one change made outside the profile's template: a forged amount
+            body = {**body, "amount": 1}
         return RequestSpec(
             "confirm", spec.method, render(spec.path, values), json=body,
             order_id=order_id, key=key,
@@ -267,8 +265,8 @@ class Interpreter:
         method = step.payment_method
         if step.change == "payment_method":  # the profile's own field, through its template
             method = "pm_card_mastercard" if method != "pm_card_mastercard" else "pm_card_visa"
-        forged = "amount" if step.change == "amount" else None
-        request = self.confirm_request(step.order, key, step.user, method, forged)
+        forge = step.change == "amount"
+        request = self.confirm_request(step.order, key, step.user, method, forge)
         driver = self.api(step.user, through_proxy=step.through_proxy)
         value = {"tampered": True, "change": step.change} if step.change else None
         for _ in range(1 + step.patience):
@@ -317,6 +315,7 @@ class Interpreter:
             delay_ms = int(provider.hold_limit_s * 1000)
         if self._requests_cursor is None:
             self._requests_cursor = self.provider.requests_cursor()
+        group: list[str] = []
         for endpoint in provider.charge_calls or [MONEY]:
             done = self.provider_faults.start(
                 endpoint, step.mode, status=step.status, delay_ms=delay_ms, count=step.count
@@ -324,7 +323,8 @@ class Interpreter:
             reply = done.value.get("reply") if done is not None else None
             if not isinstance(reply, dict) or not reply.get("id"):
                 raise StepError(f"the provider armed no fault for {endpoint} (reply {reply!r})")
-            self._armed.append(str(reply["id"]))
+            group.append(str(reply["id"]))
+        self._armed.append(group)
 
     def clear_provider_faults(self, step: s.ClearProviderFaults) -> None:
         self._report_provider_faults()
@@ -334,27 +334,32 @@ class Interpreter:
         """Write what each armed provider fault did into the history (``fault_report``)."""
         if not self._armed:
             return
-        armed, self._armed = self._armed, []
+        groups, self._armed = self._armed, []
         records = {str(r.get("id")): r for r in self.provider.faults()}
-        for fault_id in armed:
-            record = dict(records.get(fault_id) or {"id": fault_id, "fired": 0, "hits": []})
-            raw = record.get("hits")
-            hits: list[dict[str, Any]] = list(raw) if isinstance(raw, list) else []
-            money = [h for h in hits if _acted_on_money(h, str(record.get("mode")))]
-            op = self.history.invoke(NEMESIS, "fault_report", {"fault": "provider", **record})
-            self.history.ok(op, {"fired": len(hits), "fired_on_money": len(money)})
-            if not money:
-                self.fault_problems.append(self._unfired(record, hits))
+        for group in groups:
+            acted, fired, aims, mode = False, False, [], ""
+            for fault_id in group:
+                record = dict(records.get(fault_id) or {"id": fault_id, "fired": 0, "hits": []})
+                raw = record.get("hits")
+                hits: list[dict[str, Any]] = list(raw) if isinstance(raw, list) else []
+                money = [h for h in hits if _acted_on_money(h, str(record.get("mode")))]
+                op = self.history.invoke(NEMESIS, "fault_report", {"fault": "provider", **record})
+                self.history.ok(op, {"fired": len(hits), "fired_on_money": len(money)})
+                acted, fired = acted or bool(money), fired or bool(hits)
+                aims.append(str(record.get("endpoint", fault_id)))
+                mode = str(record.get("mode"))
+            if not acted:
+                self.fault_problems.append(self._unfired(mode, aims, fired))
 
-    def _unfired(self, record: dict[str, Any], hits: list[dict[str, Any]]) -> str:
+    def _unfired(self, mode: str, aims: list[str], fired: bool) -> str:
         calls: dict[str, int] = {}
         for request in self.provider.requests(after_seq=self._requests_cursor or 0):
             name = f"{request.get('method')} {request.get('path')}"
             calls[name] = calls.get(name, 0) + 1
         seen = ", ".join(f"{name} x{n}" for name, n in sorted(calls.items())) or "none"
-        where = "fired only on calls that move no money" if hits else "never fired"
+        where = "fired only on calls that moved no money" if fired else "never fired"
         return (
-            f"provider fault {record.get('mode')} aimed at {record.get('endpoint')} {where}; "
+            f"provider fault {mode} aimed at {', '.join(aims)} {where}; "
             f"the checkout called the provider with: {seen}. Set [provider] charge_calls to "
             "the call that charges (or check provider.url and api_key)"
         )
@@ -374,7 +379,7 @@ class Interpreter:
             value = {"fault": "network", "action": rule.action, "method": rule.method,
                      "path": rule.path, "count": rule.count}  # fmt: skip
             op = self.history.invoke(NEMESIS, "fault_report", value)
-            self.history.ok(op, {"fired": rule.hits, "fired_on_money": rule.hits})
+            self.history.ok(op, {"fired": rule.hits})  # the charge itself: Scenario.pays
             if rule.hits == 0:
                 seen = sorted({f"{e['method']} {e['path']}" for e in self.proxy().log})
                 self.fault_problems.append(
@@ -502,15 +507,6 @@ def _acted_on_money(hit: dict[str, Any], mode: str) -> bool:
     return bool(hit.get("charged")) if mode in AFTER_WORK else True
 
 
-def _changed(body: dict[str, Any], change: str) -> dict[str, Any]:
-    """The same request with a forged ``amount`` field added (the only body change made
-    outside the profile's template)."""
-    changed = dict(body)
-    if change == "amount":
-        changed["amount"] = 1
-    return changed
-
-
 def confirm_path_regex(template: str) -> str:
     """A regex matching the confirm path template's requests (``{name}`` is one segment)."""
     parts = re.split(r"(\{\w+\})", template)
@@ -522,19 +518,9 @@ def _paid_state(
     summary: dict[str, Any], pointer: str, paid_value: object, amount_pointer: str
 ) -> dict[str, Any]:
     """``paid`` True/False from a JSON answer, or None when the answer cannot tell."""
-    status = summary.get("status")
-    data = summary.get("body")
-    paid: bool | None = None
-    if isinstance(status, int) and 200 <= status < 300:
-        try:
-            value = resolve_pointer(data, pointer)
-        except (KeyError, IndexError, TypeError, ValueError):
-            value = None
-        if value is not None:
-            paid = value == paid_value
-    amount = None
-    try:
-        amount = resolve_pointer(data, amount_pointer)
-    except (KeyError, IndexError, TypeError, ValueError):
-        amount = None
+    status, data = summary.get("status"), summary.get("body")
+    value = resolve_pointer(data, pointer)  # None when the pointer resolves to nothing
+    answered = isinstance(status, int) and 200 <= status < 300
+    paid = None if not answered or value is None else value == paid_value
+    amount = resolve_pointer(data, amount_pointer)
     return {"paid": paid, "amount": amount if isinstance(amount, int) else None}

@@ -273,12 +273,13 @@ class Runner:
         """Wait until the ledger has been quiet for ``quiet_s`` (at most the reconcile window,
         or 5 s), so that a charge landing just after the last scenario is read, not missed."""
         limit = time.monotonic() + max(self.target.profile.reconcile_window_s or 0.0, 5.0)
-        last, since = self._cursor(), time.monotonic()
-        while time.monotonic() < limit and time.monotonic() - since < quiet_s:
-            time.sleep(0.2)
-            now = self._cursor()
-            if now != last:
-                last, since = now, time.monotonic()
+        with FakeProviderClient(self.target.provider_url) as client:
+            last, since = client.ledger_cursor(), time.monotonic()
+            while time.monotonic() < limit and time.monotonic() - since < quiet_s:
+                time.sleep(0.2)
+                now = client.ledger_cursor()
+                if now != last:
+                    last, since = now, time.monotonic()
 
     def _cursor(self) -> int:
         with FakeProviderClient(self.target.provider_url) as client:
@@ -337,7 +338,7 @@ class Runner:
             scenario_id=item.scenario.id,
             ledger_read=share is not None,
             orders=orders,
-            owners=dict(state.owners),
+            owners={oid: item.interp.user_name(u) for oid, u in state.creators.items()},
             strays=tuple(share.strays) if share else (),
             ambiguous=tuple(share.ambiguous) if share else (),
         )

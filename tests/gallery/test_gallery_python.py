@@ -113,9 +113,10 @@ def verdicts(
     pool = VerdictPool()
     # the whole-catalog runs are the longest: start them first
     for row in sorted(_selected_rows(request), key=lambda row: row.variant != ""):
+        # made here, not in the worker: pytest's tmp_path_factory is not thread-safe
+        folder = tmp_path_factory.mktemp(row.id)
 
-        def run(row: Row = row) -> RunResult:
-            workdir = tmp_path_factory.mktemp(row.id)
+        def run(row: Row = row, workdir: Path = folder) -> RunResult:
             return run_variant(
                 row.variant_spec(), workdir, scenarios=row.scenarios, extra_args=row.extra_args
             )
