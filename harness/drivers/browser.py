@@ -344,6 +344,8 @@ class BrowserDriver:
             error = f"browser error: {_first_line(exc)}"
         if settle and error is None and page.url.startswith("chrome-error://"):
             error = "navigation failed: the browser shows its error page"
+        if settle and error is None:
+            error = _failed_form_post(watch.posts[fired_before:])
         notes.update(result or {})
         return self._complete(invocation, name, page, watch, error, notes, fired_before)
 
@@ -398,3 +400,16 @@ class BrowserDriver:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return redact_text(text[0]) if text else type(exc).__name__
+
+
+def _failed_form_post(posts: list[dict[str, Any]]) -> str | None:
+    """Why the operation's last form POST failed, when it did: the browser may show the
+    error page a moment after the failure event, so the event itself is the evidence. An
+    ``ERR_ABORTED`` is a form replaced by a later submit (a double-click), not a failure."""
+    forms = [p for p in posts if p["navigation"]]
+    if not forms or "status" in forms[-1]:
+        return None
+    failure = str(forms[-1].get("failure") or "")
+    if not failure or "ERR_ABORTED" in failure:
+        return None
+    return f"navigation failed: the form POST failed with {failure}"
