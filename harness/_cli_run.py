@@ -103,7 +103,7 @@ def execute(
         live.stop()
     paths = write_reports(result, report_dir)
     _print_summary(console, result)
-    console.print(f"report: {paths['html']}  (also report.json, junit.xml)")
+    console.print(f"report: {paths['html']}  (also report.json, junit.xml, history.jsonl)")
     return exit_code(result)
 
 

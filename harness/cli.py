@@ -285,6 +285,36 @@ def report(
 
 
 @app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier run: a run directory or report.json.")],
+    new: Annotated[Path, typer.Argument(help="The later run: a run directory or report.json.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
+) -> None:
+    """Compare two runs scenario by scenario; exit 1 on a regression (for CI).
+
+    A regression: a scenario that passed now fails or cannot be judged, a hygiene failure
+    turned into a money failure, a new scenario failing on money, more orders charged twice,
+    or more ledger rows no scenario could own.
+    """
+    import json
+
+    from harness.reports import ReportError
+    from harness.reports._diff import diff as compare
+    from harness.reports._diff import load, render
+
+    try:
+        result = compare(load(old), load(new))
+    except ReportError as exc:
+        raise usage_error(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render(result):
+            print(line)
+    raise typer.Exit(1 if result.regressed else 0)
+
+
+@app.command()
 def bench(
     quick: Annotated[
         bool, typer.Option(help="Tiny sizes: proves the benchmarks work, measures nothing.")
