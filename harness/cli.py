@@ -285,6 +285,23 @@ def report(
 
 
 @app.command()
+def doctor(
+    target: Annotated[
+        Path | None, typer.Option(help="Target profile (TOML); default: the reference app.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database for the embedded reference app.")
+    ] = None,
+) -> None:
+    """Check a profile against the live checkout in seconds: one line per check, with the
+    profile field to fix. Walks one real purchase (it shows in the provider's ledger).
+    Exit 0 when every check passed, 2 otherwise."""
+    from harness._cli_run import diagnose_target
+
+    raise typer.Exit(diagnose_target(target, database_url, console, err))
+
+
+@app.command()
 def diff(
     old: Annotated[Path, typer.Argument(help="The earlier run: a run directory or report.json.")],
     new: Annotated[Path, typer.Argument(help="The later run: a run directory or report.json.")],

@@ -23,13 +23,17 @@ from _rows import need
 PROFILE = GALLERY / "node_shop" / "node_shop_auto.toml"
 
 
-def run(tmp_path: Path, broken: str) -> tuple[int, dict[str, object], str]:
-    env = {
+def environment(tmp_path: Path, broken: str) -> dict[str, str]:
+    return {
         **os.environ,
         "NODE_SHOP_DIR": str(GALLERY / "node_shop"),
         "NODE_SHOP_STATE": str(tmp_path / "state.json"),
         "BROKEN": broken,
     }
+
+
+def run(tmp_path: Path, broken: str) -> tuple[int, dict[str, object], str]:
+    env = environment(tmp_path, broken)
     reports = tmp_path / "reports"
     cmd = [*nodouble_command(), "run", "--target", str(PROFILE), "--report-dir", str(reports),
            "--scenario", "api.same_key_sequential", "--no-browser"]  # fmt: skip
@@ -53,3 +57,16 @@ def test_one_profile_one_command(tmp_path: Path, broken: str, code: int) -> None
     assert len(charges) == (1 if code == 0 else 2)
     # the key the shop was handed (NODOUBLE_PROVIDER_API_KEY), redacted in the report
     assert {row["account"] for row in charges} == {"sk_test_***_node"}
+
+
+@pytest.mark.slow
+def test_doctor_passes_the_node_shop_profile(tmp_path: Path) -> None:
+    need(shutil.which("node") is not None, "node is not installed (make node-shop installs it)")
+    need((GALLERY / "node_shop" / "node_modules" / "stripe").is_dir(), "run make node-shop")
+    cmd = [*nodouble_command(), "doctor", "--target", str(PROFILE)]
+    env = environment(tmp_path, "")
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "10/10 checks passed" in done.stdout
+    assert "ok   account: the checkout pays with sk_test_gallery_node" in done.stdout
+    assert "ok   business key: the charge carries purchase_ref = " in done.stdout
