@@ -96,6 +96,9 @@ def execute(
         return _say(err, str(exc), 2)
     finally:
         live.stop()
+    if target is not None:  # the reproduce commands name the profile the user gave
+        named = result.target.model_copy(update={"profile": str(target)})
+        result = result.model_copy(update={"target": named})
     paths = write_reports(result, report_dir)
     _print_summary(console, result)
     console.print(f"report: {paths['html']}  (also report.json, junit.xml, history.jsonl)")

@@ -13,13 +13,13 @@ rows that no scenario could own. A scenario that went the other way is an improv
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from harness.reports._json import ReportError, load_report
 from harness.reports._model import RunReport, ScenarioRun
+from harness.reports._story import Money, money
 
 Outcome = Literal["money", "hygiene", "error", "passed", "not_applicable"]
 RANK: dict[Outcome, int] = {"not_applicable": 0, "passed": 1, "error": 2, "hygiene": 3, "money": 4}
@@ -33,22 +33,6 @@ def outcome_of(run: ScenarioRun) -> Outcome:
 
 
 @dataclass(frozen=True)
-class Money:
-    """What the provider's ledger shows for one scenario, summed over its repeats."""
-
-    charges: int = 0
-    charged: int = 0
-    """Amount charged, in the smallest currency unit, all currencies added up."""
-    refunds: int = 0
-    double_charged: int = 0
-    """Orders (business keys) with more than one charge within one run."""
-
-    def as_words(self) -> str:
-        twice = f", {self.double_charged} charged twice" if self.double_charged else ""
-        return f"{self.charges} charge(s) of {self.charged} in total, {self.refunds} refund(s){twice}"
-
-
-@dataclass(frozen=True)
 class ScenarioOutcome:
     scenario_id: str
     outcome: Outcome
@@ -56,38 +40,6 @@ class ScenarioOutcome:
     money: Money
     reason: str | None = None
     """The reason of the worst run, when it did not pass."""
-
-
-def _money(runs: list[ScenarioRun]) -> Money:
-    charges = charged = refunds = twice = 0
-    for run in runs:
-        per_key: Counter[str] = Counter()
-        for row in run.ledger:
-            kind = row.get("kind")
-            amount = row.get("amount")
-            amount = amount if isinstance(amount, int) else 0
-            if kind == "charge":
-                charges += 1
-                charged += amount
-                metadata = row.get("metadata") or {}
-                key = row.get("counted_as") or _first_key(metadata, run.business_keys)
-                if key:
-                    per_key[key] += 1
-            elif kind == "refund":
-                refunds += 1
-        twice += sum(1 for n in per_key.values() if n > 1)
-    return Money(charges, charged, refunds, twice)
-
-
-def _first_key(metadata: Any, keys: list[str]) -> str:
-    """The run's order this row's metadata names, if any (any field: the diff does not know
-    the profile's business key, and the run's own orders are what count)."""
-    if not isinstance(metadata, dict):
-        return ""
-    for value in metadata.values():
-        if str(value) in keys:
-            return str(value)
-    return ""
 
 
 def summarise(report: RunReport) -> dict[str, ScenarioOutcome]:
@@ -99,7 +51,7 @@ def summarise(report: RunReport) -> dict[str, ScenarioOutcome]:
         worst = max(runs, key=lambda r: RANK[outcome_of(r)])
         outcome = outcome_of(worst)
         reason = worst.reason if outcome != "passed" else None
-        result[sid] = ScenarioOutcome(sid, outcome, len(runs), _money(runs), reason)
+        result[sid] = ScenarioOutcome(sid, outcome, len(runs), money(runs), reason)
     return result
 
 
@@ -134,9 +86,13 @@ class Diff:
             "unchanged": self.unchanged,
             "changes": [
                 {
-                    "kind": c.kind, "scenario_id": c.scenario_id, "old": c.old, "new": c.new,
-                    "detail": c.detail, "regression": c.regression,
-                }  # fmt: skip
+                    "kind": c.kind,
+                    "scenario_id": c.scenario_id,
+                    "old": c.old,
+                    "new": c.new,
+                    "detail": c.detail,
+                    "regression": c.regression,
+                }
                 for c in self.changes
             ],
         }
@@ -162,8 +118,11 @@ def _status_change(sid: str, old: ScenarioOutcome, new: ScenarioOutcome) -> Chan
 def _money_change(sid: str, old: ScenarioOutcome, new: ScenarioOutcome) -> Change | None:
     a, b = old.money, new.money
     if (a.charges, a.charged, a.refunds, a.double_charged) == (
-        b.charges, b.charged, b.refunds, b.double_charged,
-    ):  # fmt: skip
+        b.charges,
+        b.charged,
+        b.refunds,
+        b.double_charged,
+    ):
         return None
     # different numbers of repeats move the sums; only more orders charged twice is alarming
     more_twice = b.double_charged > a.double_charged and old.runs == new.runs
@@ -183,7 +142,8 @@ def diff(old: RunReport, new: RunReport) -> Diff:
             why = f": {b.reason}" if b.reason else ""
             result.changes.append(Change("new", sid, None, b.outcome, f"{b.outcome}{why}", bad))
         elif b is None and a is not None:
-            result.changes.append(Change("removed", sid, a.outcome, None, "not in the new run", False))
+            gone = Change("removed", sid, a.outcome, None, "not in the new run", False)
+            result.changes.append(gone)
         elif a is not None and b is not None:
             found = [c for c in (_status_change(sid, a, b), _money_change(sid, a, b)) if c]
             result.changes.extend(found)
