@@ -158,8 +158,9 @@ async def _faulted(
 async def _await_deliveries(provider: Provider, events: list[str], limit: float) -> str:
     """Wait until each of ``events`` was delivered where wanted; say what happened."""
     started = time.monotonic()
+    events = provider.webhooks.wanted(events)
     if not events:
-        return "worked; the payment emitted no event, so the answer was not held"
+        return "worked; no webhook endpoint wanted the payment's events, so nothing was held"
     while True:
         waiting = provider.webhooks.undelivered(events)
         held = time.monotonic() - started

@@ -191,6 +191,10 @@ class Webhooks:
     def event_type(self, event_id: str) -> str:
         return self._types.get(event_id, "an event")
 
+    def wanted(self, event_ids: list[str]) -> list[str]:
+        """Those of ``event_ids`` that some endpoint wanted when they were emitted."""
+        return [e for e in event_ids if self._wanted_by.get(e)]
+
     def undelivered(self, event_ids: list[str]) -> list[str]:
         """Those of ``event_ids`` some endpoint that wanted them (and still exists) has not
         yet answered with a 2xx."""
