@@ -166,7 +166,8 @@ async def _await_deliveries(provider: Provider, events: list[str], limit: float)
         held = time.monotonic() - started
         if not waiting:
             types = ", ".join(provider.webhooks.event_type(e) for e in events)
-            return f"worked then held the answer {held:.2f} s until {types} was delivered"
+            verb = "was" if len(events) == 1 else "were"
+            return f"worked then held the answer {held:.2f} s until {types} {verb} delivered"
         if held >= limit:
             types = ", ".join(provider.webhooks.event_type(e) for e in waiting)
             return f"worked then held the answer {limit:.1f} s (the limit); {types} undelivered"
