@@ -51,8 +51,16 @@ def provider(
             "POST /_fake/clock to expire keys without waiting)."
         ),
     ] = "86400",
+    processing_ms: Annotated[
+        str,
+        typer.Option(
+            help="Milliseconds a provider call that moves money takes; its idempotency key "
+            "is in use meanwhile (same-key requests get 409 idempotency_key_in_use)."
+        ),
+    ] = "10",
 ) -> None:
     """Run the fake Stripe-compatible payment provider."""
+    from fake_provider._provider import parse_processing_ms
     from fake_provider.server import run
 
     try:
@@ -63,7 +71,11 @@ def provider(
         raise usage_error(
             f"--key-ttl {key_ttl!r} is invalid: use a number of seconds above 0 (default 86400)"
         )
-    run(host, port, str(state) if state else None, ttl)
+    try:
+        processing = parse_processing_ms(processing_ms, "--processing-ms")
+    except ValueError as exc:
+        raise usage_error(f"{exc} (default 10)") from None
+    run(host, port, str(state) if state else None, ttl, processing)
 
 
 @app.command()
