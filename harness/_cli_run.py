@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,16 +82,26 @@ def execute(
     runner = Runner(live, report_dir, options, unavailable=unavailable)
     total = sum(repeat * (race_repeat if "race" in s.tags else 1) for s in chosen)
     try:
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=True,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("running scenarios", total=total)
+        if plain(console):  # a CI log or a narrow terminal: one unwrapped line per run
+            started, done = time.monotonic(), [0]
 
-            def advance(scenario_id: str) -> None:
-                bar.update(task, advance=1, description=scenario_id)
+            def line(scenario_id: str) -> None:
+                done[0] += 1
+                elapsed = time.monotonic() - started
+                print(f"[{done[0]}/{total} {elapsed:.0f}s] {scenario_id}", flush=True)
 
-            result = runner.run(chosen, progress=advance)
+            result = runner.run(chosen, progress=line)
+        else:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console, transient=True,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("running scenarios", total=total)
+
+                def advance(scenario_id: str) -> None:
+                    bar.update(task, advance=1, description=scenario_id)
+
+                result = runner.run(chosen, progress=advance)
     except SetupError as exc:
         shutil.rmtree(report_dir, ignore_errors=True)
         return _say(err, str(exc), 2)
@@ -101,7 +112,9 @@ def execute(
         result = result.model_copy(update={"target": named})
     paths = write_reports(result, report_dir)
     _print_summary(console, result)
-    console.print(f"report: {paths['html']}  (also report.json, junit.xml, history.jsonl)")
+    console.print(
+        f"report: {paths['html']}  (also report.json, junit.xml, history.jsonl)", soft_wrap=True
+    )
     return exit_code(result)
 
 
@@ -144,14 +157,29 @@ def exit_code(result: RunReport) -> int:
     return 3 if bad else 0
 
 
+PLAIN_BELOW = 100
+"""Below this many columns tables wrap into unreadable cells: print plain lines instead."""
+
+
+def plain(console: Console) -> bool:
+    """Plain, unwrapped lines (no table, no live bar): not a terminal, or a narrow one."""
+    return not console.is_terminal or console.width < PLAIN_BELOW
+
+
 def _print_summary(console: Console, result: RunReport) -> None:
-    table = Table("scenario", "status", "time", "detail", title="nodouble run")
-    for run in result.runs:
-        name = run.scenario_id + (f" #{run.repeat}" if run.repeat else "")
-        style = STYLE.get(run.status, "")
-        table.add_row(name, f"[{style}]{run.status}[/]", f"{run.duration_s:.1f}s",
-                      escape((run.reason or "")[:90]))  # fmt: skip
-    console.print(table)
+    if plain(console):
+        for run in result.runs:
+            name = run.scenario_id + (f"#{run.repeat}" if run.repeat else "")
+            detail = f"  {run.reason}" if run.reason else ""
+            print(f"{run.status:<14} {run.duration_s:6.1f}s  {name}{detail}")
+    else:
+        table = Table("scenario", "status", "time", "detail", title="nodouble run")
+        for run in result.runs:
+            name = run.scenario_id + (f" #{run.repeat}" if run.repeat else "")
+            style = STYLE.get(run.status, "")
+            table.add_row(name, f"[{style}]{run.status}[/]", f"{run.duration_s:.1f}s",
+                          escape((run.reason or "")[:90]))  # fmt: skip
+        console.print(table)
     s = result.summary()
     console.print(
         f"passed={s.passed} failed={s.failed} error={s.error} "

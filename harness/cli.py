@@ -148,11 +148,18 @@ def list_scenarios(
     """List the scenario catalog."""
     from rich.table import Table
 
+    from harness._cli_run import plain
     from scenarios import select
 
+    chosen = select(None, tuple(tag or ()))
+    if plain(console):  # narrow or piped: one line each, id first, never wrapped
+        for scenario in chosen:
+            needs = ",".join(sorted(scenario.needs))
+            print(f"{scenario.id}  [{scenario.threat}; needs {needs}]  {scenario.title}")
+        return
     table = Table("id", "threat", "needs", "title")
     table.columns[0].no_wrap = True
-    for scenario in select(None, tuple(tag or ())):
+    for scenario in chosen:
         table.add_row(scenario.id, scenario.threat, ", ".join(sorted(scenario.needs)),
                       scenario.title)  # fmt: skip
     console.print(table)
@@ -167,9 +174,14 @@ def run(
         str | None, typer.Option(help="Only scenarios whose id matches this glob.")
     ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Only scenarios with this tag.")] = None,
-    report_dir: Annotated[Path, typer.Option(help="Where reports/<timestamp>/ goes.")] = Path(
-        "reports"
-    ),
+    report_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Parent folder of the run's reports: they go to DIR/<UTC timestamp>/ "
+            "(report.html, report.json, junit.xml, history.jsonl) and DIR/latest points "
+            "at the newest."
+        ),
+    ] = Path("reports"),
     repeat: Annotated[int, typer.Option(help="Run each scenario N times.", min=1)] = 1,
     seed: Annotated[int | None, typer.Option(help="Seed recorded in the report.")] = None,
     browser: Annotated[bool, typer.Option(help="Run the browser scenarios.")] = True,

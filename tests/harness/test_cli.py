@@ -105,6 +105,14 @@ def test_scenarios_lists_the_catalog(cli: CliRunner) -> None:
     assert "webhooks.forged" in only.stdout and "api.missing_key" not in only.stdout
 
 
+def test_piped_output_is_one_unwrapped_line_per_scenario(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["scenarios"], env={"COLUMNS": "80"})  # not a terminal
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(catalog())
+    assert all(line.split()[0] == s.id for line, s in zip(lines, catalog(), strict=True))
+    assert "┃" not in result.stdout  # no table
+
+
 # -- real runs -----------------------------------------------------------------------------
 
 
@@ -118,6 +126,9 @@ def test_run_against_the_embedded_reference_writes_three_reports(
          "--seed", "7", "--report-dir", str(reports)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    # not a terminal: a plain progress line per run, then a plain line per result
+    assert "[1/2 " in result.stdout and "] api.same_key_sequential" in result.stdout
+    assert "passed" in result.stdout and "┃" not in result.stdout
     latest = reports / "latest"
     assert latest.is_symlink()
     run_dir = latest.resolve()
