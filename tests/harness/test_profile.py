@@ -39,6 +39,8 @@ def test_reference_profile_loads() -> None:
         "read_order",
         "idempotency_key",
         "payment_method",
+        "choose_card",
+        "threeds",
     }
 
 
