@@ -7,13 +7,16 @@ stale challenge later charges nothing more.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
 from _checkout_support import FakeControl, Shopper, new_key
 
 THREEDS = "pm_card_threeDSecure2Required"
+TABS = 12
 
 
 def _challenge(response: httpx.Response) -> str:
@@ -120,3 +123,42 @@ def test_confirm_page_offers_pay_while_awaiting(shopper: Shopper, fake: FakeCont
     assert f"form-action 'self' {fake.url}" in page.headers["content-security-policy"]
     progress = shopper.http.get(f"/checkout/{order['order_id']}/progress", follow_redirects=False)
     assert progress.status_code == 303
+
+
+def test_tabs_racing_to_pay_an_awaited_challenge_charge_once(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """Tabs released together by a barrier, each with its own key, half with the 3-D Secure
+    card again and half with another card, while the first attempt awaits its challenge."""
+    order = shopper.new_order()
+    challenge = _challenge(shopper.confirm(order["order_id"], new_key(), THREEDS))
+    barrier = threading.Barrier(TABS)
+    answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * TABS
+
+    def tab(index: int) -> None:
+        card = THREEDS if index % 2 else "pm_card_visa"
+        with httpx.Client(
+            base_url=shopper.http.base_url, cookies=shopper.http.cookies, timeout=60
+        ) as client:
+            barrier.wait()
+            response = client.post(
+                f"/api/orders/{order['order_id']}/confirm",
+                json={"payment_method": card},
+                headers={"Idempotency-Key": new_key()},
+            )
+            answers[index] = (response.status_code, response.json())
+
+    threads = [threading.Thread(target=tab, args=(i,)) for i in range(TABS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    counts = Counter(status for status, _ in answers)
+    assert set(counts) <= {200, 202, 409}, answers
+    for status, body in answers:
+        if status == 202:  # a 3-D Secure card that came first: the same challenge
+            assert body["next_action"]["redirect_to_url"]["url"] == challenge
+    _finish(fake, challenge)  # the first tab completes its challenge afterwards
+    _return(shopper, order["order_id"])
+    assert shopper.order(order["order_id"])["status"] == "paid"
+    assert fake.order(order["order_id"])["charges"] == 1
