@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from harness import _threeds
 from harness._redact import redact_text
 from harness.browser import find_chromium
 from harness.drivers.browser import BrowserDriver, launch_chromium
@@ -110,6 +111,8 @@ class _RunBrowser:
         self.moved: set[str] = set()
         """Tabs the scenario has moved in with Back, Forward or Reload."""
         self.spa = False
+        self.challenges: dict[str, str] = {}
+        """Tab → intent of the 3-D Secure challenge it last showed."""
 
     def _driver(self, javascript: bool) -> BrowserDriver:
         if self.driver is None:
@@ -120,14 +123,19 @@ class _RunBrowser:
             markers["confirm"] = sel.pay
             if sel.already_paid:
                 markers["already_paid"] = sel.already_paid
+            markers["challenge"] = _threeds.challenge_marker(self.interp.target.provider_url)
             pages = [("confirm", self.section.confirm_url_regex)]
             if self.section.spa_confirm_url_regex:
                 pages.append(("confirm", self.section.spa_confirm_url_regex))
             pages.append(("success", self.section.success_url_regex))
+            threeds = self.section.threeds
+            if threeds is not None and threeds.return_url_regex:
+                pages.append(("return", threeds.return_url_regex))
             self.driver = BrowserDriver(
                 self.interp.history, self.interp.target.base_url, self.interp.artifacts,
                 javascript_enabled=javascript, markers=markers, browser=self.session.browser,
-                outcomes={"success": "success", "in_progress": "pending"},
+                outcomes={"success": "success", "in_progress": "pending",
+                          "challenge": "pending"},
                 payment_pages=pages,
             ).start()  # fmt: skip
         return self.driver
@@ -164,6 +172,10 @@ class _RunBrowser:
             self._driver(True).set_offline(step.offline, tab=self.tab(step.tab))
         elif isinstance(step, s.WaitForState):
             self.wait_for(step.tab, step.state, step.timeout_ms)
+        elif isinstance(step, s.ChooseCard):
+            _threeds.choose_card(self, step)
+        elif isinstance(step, s.Authenticate3DS):
+            _threeds.authenticate(self, step)
         else:
             raise _step_error(f"no browser handler for {type(step).__name__}")
 
@@ -356,6 +368,7 @@ class _RunBrowser:
         driver = self._driver(True)
         tab = self.tab(tab_ref)
         driver.wait_until(state, timeout_ms=timeout_ms, tab=tab)
+        _threeds.remember(self, tab)
         self._screenshot(driver, tab)
 
     # -- reading an order from a page ---------------------------------------------------

@@ -246,6 +246,18 @@ class Selectors(_Section):
     already_paid: str | None = None
     """Shown instead of the Pay control on the confirm page of an order already paid; a
     Pay control missing where this is not shown either is an error."""
+    payment_method: str | None = None
+    """Clicked to choose a card on the confirm page; placeholder ``{payment_method}``, the
+    fake provider's payment method id (``pm_card_visa``). Declares ``choose_card``."""
+
+    @field_validator("payment_method")
+    @classmethod
+    def _method(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_placeholders(value, {"payment_method"})
+            if "{payment_method}" not in value:
+                raise ValueError("must contain {payment_method}")
+        return value
 
 
 class PageRead(_Section):
@@ -267,6 +279,25 @@ class PageRead(_Section):
         return value
 
 
+class ThreeDSecure(_Section):
+    """The checkout sends a customer whose card asks for 3-D Secure to the provider's
+    challenge (``next_action.redirect_to_url``) and takes them back on its return page.
+    Declares ``threeds``; needs ``selectors.payment_method`` to choose such a card."""
+
+    return_url_regex: str | None = None
+    """Matches the checkout's return page; it is then judged as a payment page (no-store)."""
+
+    @field_validator("return_url_regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"is not a regular expression ({exc})") from None
+        return value
+
+
 class BrowserSection(_Section):
     entry_path: str = "/shop"
     selectors: Selectors
@@ -279,6 +310,7 @@ class BrowserSection(_Section):
     spa_confirm_url_regex: str | None = None
     spa_confirm_path: str | None = None
     read_order: PageRead | None = None
+    threeds: ThreeDSecure | None = None
 
     @field_validator("success_url_regex", "confirm_url_regex", "spa_confirm_url_regex")
     @classmethod
@@ -305,6 +337,8 @@ class BrowserSection(_Section):
             raise ValueError(
                 "spa_entry_path, spa_confirm_url_regex and spa_confirm_path go together"
             )
+        if self.threeds is not None and self.selectors.payment_method is None:
+            raise ValueError("[browser.threeds] needs selectors.payment_method to choose a card")
         return self
 
 
@@ -379,6 +413,10 @@ class TargetProfile(_Section):
             self.browser is not None and self.browser.read_order is not None
         ):
             caps.add("read_order")
+        if self.browser is not None and self.browser.selectors.payment_method is not None:
+            caps.add("choose_card")
+            if self.browser.threeds is not None:
+                caps.add("threeds")
         return frozenset(caps)
 
 

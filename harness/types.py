@@ -30,6 +30,8 @@ Capability: TypeAlias = Literal[
     "read_order",
     "idempotency_key",
     "payment_method",
+    "choose_card",
+    "threeds",
 ]
 """What a target profile lets the harness do; scenarios declare the ones they need."""
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from reference_app import flaws, webhooks
+from reference_app import flaws, threeds, webhooks
 from reference_app.checkout import REPLAYED_HEADER
 from reference_app.errors import PROBLEM, ProblemError
 from reference_app.schemas import (
@@ -106,7 +106,9 @@ def get_order(order_id: str, request: Request) -> OrderView:
         **_PROBLEMS,
         202: {
             "description": "The provider's answer was lost; the payment is being checked "
-            '(body status "processing"). Retry with the same key or GET the order.'
+            '(body status "processing"). Retry with the same key or GET the order. Or the '
+            'card asks for 3-D Secure (body status "requires_action"): send the customer to '
+            "next_action.redirect_to_url.url; a replay answers the same."
         },
         402: {"model": Problem, "description": "Declined; replayed for the same key."},
         409: {
@@ -129,8 +131,9 @@ def confirm_order(
     user = _user(request)
     payload = (body or ConfirmIn()).model_dump()
     outcome = _service(request).confirm(
-        user, order_id, idempotency_key, payload, method=request.method, path=request.url.path
-    )
+        user, order_id, idempotency_key, payload, method=request.method, path=request.url.path,
+        return_url=threeds.return_url(request, order_id, spa=True),
+    )  # fmt: skip
     headers = {k: v for k, v in outcome.headers.items() if k.lower() != "content-type"}
     media = outcome.headers.get("Content-Type", "application/json")
     if outcome.replayed:

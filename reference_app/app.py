@@ -102,6 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pages = _pages_router()
     if pages is not None:
         app.include_router(pages)
+        from reference_app import threeds_pages  # the pages' 3-D Secure return page
+
+        app.include_router(threeds_pages.router)
     app.add_middleware(NoStore)
     app.add_middleware(RequestLimits)
     return app

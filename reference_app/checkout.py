@@ -47,6 +47,8 @@ class ConfirmRequest:
     payload: dict[str, Any]
     method: str
     path: str
+    return_url: str | None = None
+    """Our 3-D Secure return page for this order; not part of the request's fingerprint."""
 
     @property
     def fingerprint(self) -> str:
@@ -76,6 +78,8 @@ class Charge:
     unrecorded: Payment | None = None
     """A payment the claim did not write (only under the ``charge_before_record`` flaw):
     ``finish`` inserts it after the provider call."""
+    reconfirm: str | None = None
+    """The intent to confirm again (a payment awaiting 3-D Secure): never a new intent."""
 
 
 class _Answer(Exception):
@@ -138,7 +142,10 @@ class Checkout:
         crash_point("after_claim")
         if step.created:
             crash_point("after_payment_row")
-        result = self._provider.create_and_confirm(step.request)  # outside any transaction
+        if step.reconfirm is not None:  # the same intent, maybe a new card: old challenge void
+            result = self._provider.confirm_intent(step.reconfirm, step.request)
+        else:
+            result = self._provider.create_and_confirm(step.request)  # outside any transaction
         crash_point("after_provider_call")
         return db.transaction(self._sessions, lambda s: self._finish(s, step, result))
 
@@ -196,7 +203,7 @@ class Checkout:
             payment = lock_payment(session, key.payment_id)
             if payment.status != "PENDING":
                 return Respond(store(key, outcome_for(order, payment)))
-            return Charge(key.id, payment.id, charge_request(payment), created=False)
+            return resume(key.id, payment, request)
 
         if order.status == "paid":  # paid under another key: answer with that payment
             paid = active_payment(session, order.id)
@@ -211,6 +218,15 @@ class Checkout:
             # payment for this order is not reused nor waited for: it is cancelled to make
             # room (which is what lets a second row past UNIQUE active_order_id).
             cancel_for_new_attempt(session, pending, now)
+        elif (
+            pending is not None
+            and pending.action_url is not None
+            and flaws.active(self._settings, "threeds_new_intent_per_attempt")
+        ):
+            # FLAW(threeds_new_intent_per_attempt): a payment waiting for 3-D Secure is
+            # taken for a dead attempt: dropped here (the provider is not told) and a new
+            # payment with a new intent made, so its challenge can still charge later.
+            cancel_for_new_attempt(session, pending, now, code="authentication_abandoned")
         elif pending is not None:
             if pending.status != "PENDING":
                 raise ImpossibleState(f"order {order.id} is open but {pending.id} is CONFIRMED")
@@ -220,9 +236,10 @@ class Checkout:
             # Its request died or gave up: adopt the payment and its provider key.
             key.order_id, key.payment_id = order.id, pending.id
             key.recovery_point = "payment_created"
-            return Charge(key.id, pending.id, charge_request(pending), created=False)
+            return resume(key.id, pending, request)
 
         payment = new_payment(order, str(request.payload["payment_method"]), now, amount)
+        payment.return_url = request.return_url
         if flaws.active(self._settings, "charge_before_record"):
             # FLAW(charge_before_record): the payment row and its provider key are written
             # only after the provider call (in finish); a crash or a retry in between finds
@@ -370,6 +387,8 @@ class Checkout:
         if order is None:
             raise ImpossibleState(f"payment {payment.id} has no order")
         payment = lock_payment(session, step.payment_id)
+        if result.outcome == "action" and payment.status == "PENDING":
+            return store(key, requires_action(order, payment, result, utcnow()))
         if result.outcome == "unknown" and payment.status == "PENDING":
             if flaws.active(self._settings, "store_provider_error"):
                 # FLAW(store_provider_error): "the provider failed" is taken for "declined"
@@ -400,7 +419,7 @@ def settle(session: Session, order: Order, payment: Payment, result: ChargeResul
     result that contradicts it is ignored when harmless (a late failure after a success) and
     raises when it means money moved on a payment we consider FAILED.
     """
-    if result.outcome == "unknown":
+    if result.outcome in ("unknown", "action"):  # "action": the customer has yet to act
         return False
     if payment.status != "PENDING":
         if payment.status == "FAILED" and result.outcome == "succeeded":
@@ -507,7 +526,26 @@ def charge_request(payment: Payment) -> ChargeRequest:
         payment_method=payment.payment_method,
         order_id=payment.order_id,
         payment_id=payment.id,
+        return_url=payment.return_url,
     )
+
+
+def resume(key_row_id: int, payment: Payment, request: ConfirmRequest) -> Charge:
+    """Charge a PENDING payment again: replay its create call, or, while it awaits 3-D
+    Secure, confirm its one intent again with the card this request names (the old
+    challenge is then void). The confirm's provider key is derived from our key row, so a
+    retry of this request repeats that confirm and nothing else."""
+    if payment.action_url is None or payment.provider_payment_intent is None:
+        return Charge(key_row_id, payment.id, charge_request(payment), created=False)
+    payment.payment_method = str(request.payload["payment_method"])
+    if request.return_url:
+        payment.return_url = request.return_url
+    base = charge_request(payment)
+    again = ChargeRequest(
+        f"{base.provider_key}-k{key_row_id}", base.amount, base.currency,
+        base.payment_method, base.order_id, base.payment_id, base.return_url,
+    )  # fmt: skip
+    return Charge(key_row_id, payment.id, again, False, reconfirm=payment.provider_payment_intent)
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -539,6 +577,36 @@ def success_body(order: Order, payment: Payment) -> dict[str, Any]:
         "amount": payment.amount,
         "currency": payment.currency,
     }
+
+
+def requires_action(
+    order: Order, payment: Payment, result: ChargeResult, now: datetime
+) -> ConfirmOutcome:
+    """202: the payment waits for the customer's 3-D Secure; nothing is charged yet.
+
+    The caller holds the order and payment locks. The payment stays PENDING with its
+    challenge page; the order's page key is rotated so that the next Pay (another card, a
+    second tab) is a new request, which confirms this same intent again."""
+    payment.action_url = result.action_url
+    if result.intent_id:
+        payment.provider_payment_intent = result.intent_id
+    payment.updated_at = order.updated_at = now
+    order.confirm_key = None
+    return ConfirmOutcome(
+        202,
+        {
+            "order_id": order.id,
+            "status": "requires_action",
+            "payment_id": payment.id,
+            "next_action": {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": result.action_url},
+            },
+            "detail": "The card asks for 3-D Secure: send the customer to next_action's URL. "
+            "The order is paid only once the provider confirms it; nothing is charged yet.",
+        },
+        {},
+    )
 
 
 def processing(order: Order, payment: Payment) -> ConfirmOutcome:

@@ -60,7 +60,7 @@ FLAWS: dict[str, Flaw] = {
         Flaw(
             "no_provider_key",
             "the provider is called without an idempotency key, so our retries charge anew",
-            "reference_app/provider.py:ProviderClient.create_and_confirm",
+            "reference_app/provider.py:ProviderClient._post_with_retries",
         ),
         Flaw(
             "charge_before_record",
@@ -125,6 +125,18 @@ FLAWS: dict[str, Flaw] = {
         Flaw(
             "trust_client_amount",
             "the amount in the confirm request is charged instead of the order's amount",
+            "reference_app/checkout.py:Checkout._claim",
+        ),
+        Flaw(
+            "threeds_return_confirms",
+            "the 3-D Secure return page confirms the intent again instead of reading it; "
+            "the provider's refusal (already succeeded) is stored as a decline",
+            "reference_app/threeds.py:settle_return",
+        ),
+        Flaw(
+            "threeds_new_intent_per_attempt",
+            "a Pay on an order whose payment awaits 3-D Secure drops that payment and makes a "
+            "new intent instead of confirming the same one again",
             "reference_app/checkout.py:Checkout._claim",
         ),
     )

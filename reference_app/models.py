@@ -131,6 +131,16 @@ class Payment(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, comment="when it was created")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, comment="last status change")
+    return_url: Mapped[str | None] = mapped_column(
+        sa.String(512),
+        comment="our 3-D Secure return page, sent to the provider with every (re)try of the "
+        "charge; stored before the first call like the provider key",
+    )
+    action_url: Mapped[str | None] = mapped_column(
+        sa.String(512),
+        comment="while PENDING: the provider page where the customer must authenticate "
+        "(3-D Secure); the payment awaits the customer, not the provider",
+    )
 
 
 class IdempotencyKey(Base):

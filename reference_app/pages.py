@@ -34,7 +34,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from reference_app import csrf, flaws
+from reference_app import csrf, flaws, threeds
 from reference_app.catalog import MAX_QUANTITY
 from reference_app.errors import ProblemError
 from reference_app.schemas import LineItemIn, OrderView
@@ -62,6 +62,7 @@ PAYMENT_METHODS: tuple[tuple[str, str], ...] = (
     ("pm_card_amex", "American Express ending 8431"),
     ("pm_card_chargeDeclined", "Test card: always declined"),
     ("pm_card_chargeDeclinedInsufficientFunds", "Test card: insufficient funds"),
+    (threeds.CARD, "Test card: asks for 3-D Secure"),
 )
 _METHOD_IDS = frozenset(method for method, _ in PAYMENT_METHODS)
 DECLINE_MESSAGES = {
@@ -275,7 +276,8 @@ async def confirm_page(request: Request, order_id: str) -> Response:
     if order.status == "paid":
         # Back after paying lands here: show the outcome, never a live Pay button.
         return _see_other(_success_url(order.order_id))
-    if _payment_in_flight(order):
+    challenge = threeds.challenge_of(order)  # awaiting 3-D Secure: Pay confirms it again
+    if _payment_in_flight(order) and challenge is None:
         return _see_other(_checkout_url(order.order_id, "/progress"))
     try:
         key: str = await _call(_service(request).page_confirm_key, session.user, order.order_id)
@@ -291,8 +293,10 @@ async def confirm_page(request: Request, order_id: str) -> Response:
         # FLAW(no_button_guard): the page tells checkout.js not to guard the Pay button, so
         # it stays enabled and every click submits the form again.
         "button_guard": not flaws.active(request.app.state.settings, "no_button_guard"),
+        "challenge": challenge,
     }
-    return _render(request, "confirm.html", context)
+    response = _render(request, "confirm.html", context)
+    return threeds.allow_challenge(response, request.app.state.settings.provider_url)
 
 
 @router.post("/checkout/{order_id}/confirm")
@@ -321,6 +325,7 @@ async def confirm_submit(request: Request, order_id: str) -> Response:
             {"payment_method": method},
             method="POST",
             path=f"/api/orders/{order_id}/confirm",
+            return_url=threeds.return_url(request, order_id, spa=False),
         )
     except ProblemError as exc:
         if exc.status == 404:
@@ -334,6 +339,9 @@ async def confirm_submit(request: Request, order_id: str) -> Response:
             if paid is not None:
                 return _render(request, "success.html", {"order": paid})
         return _see_other(_success_url(order_id))
+    challenge = threeds.redirect_of(outcome)
+    if challenge is not None:  # 3-D Secure: to the provider's page, then our return page
+        return _see_other(challenge)
     if outcome.status == 404:
         return _not_found(request)
     if outcome.status == 402:
@@ -363,9 +371,9 @@ async def progress_page(request: Request, order_id: str) -> Response:
         return _not_found(request)
     if order.status == "paid":
         return _see_other(_success_url(order.order_id))
-    if not _payment_in_flight(order):
-        # Declined, or nothing is in flight (the request never got through): the confirm
-        # page shows which, and its form carries the same key as before.
+    if not _payment_in_flight(order) or threeds.challenge_of(order):
+        # Awaiting 3-D Secure, declined, or nothing is in flight (the request never got
+        # through): the confirm page shows which, and its form carries the same key.
         return _see_other(_checkout_url(order.order_id))
     return _render(request, "progress.html", {"order": order})
 

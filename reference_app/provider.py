@@ -19,9 +19,10 @@ from reference_app import flaws
 
 log = logging.getLogger("reference_app.provider")
 
-ChargeOutcome = Literal["succeeded", "declined", "unknown"]
+ChargeOutcome = Literal["succeeded", "declined", "unknown", "action"]
+"""``action``: the provider waits for the customer (3-D Secure); nothing is charged yet."""
 _RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
-_FAILED_INTENT_STATUSES = frozenset({"requires_payment_method", "canceled", "requires_action"})
+_FAILED_INTENT_STATUSES = frozenset({"requires_payment_method", "canceled"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class ChargeRequest:
     payment_method: str
     order_id: str
     payment_id: str
+    return_url: str | None = None
+    """Where the provider sends the customer back after 3-D Secure (stored on the payment)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class ChargeResult:
     intent_id: str | None = None
     code: str | None = None
     detail: str = ""
+    action_url: str | None = None
+    """With outcome ``action``: the page where the customer authenticates."""
 
 
 class ProviderClient:
@@ -84,7 +89,34 @@ class ProviderClient:
             "metadata[order_id]": request.order_id,
             "metadata[payment_id]": request.payment_id,
         }
-        headers = {"Idempotency-Key": request.provider_key}
+        if request.return_url:
+            form["return_url"] = request.return_url
+        return self._post_with_retries("/v1/payment_intents", form, request.provider_key)
+
+    def confirm_intent(self, intent_id: str, request: ChargeRequest) -> ChargeResult:
+        """``POST /v1/payment_intents/{id}/confirm`` with ``request``'s payment method (a new
+        card for an intent still waiting for 3-D Secure); retried with the same key."""
+        form = {"payment_method": request.payment_method}
+        if request.return_url:
+            form["return_url"] = request.return_url
+        path = f"/v1/payment_intents/{intent_id}/confirm"
+        return self._post_with_retries(path, form, request.provider_key)
+
+    def retrieve_intent(self, intent_id: str) -> ChargeResult:
+        """``GET /v1/payment_intents/{id}``: what the intent is now (reads, never charges).
+
+        Raises ``ProviderUnavailable`` when the provider cannot answer.
+        """
+        try:
+            response = self._client.get(f"/v1/payment_intents/{intent_id}")
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(f"retrieve failed: {exc}") from exc
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"retrieve answered HTTP {response.status_code}")
+        return _intent_result(_json(response))
+
+    def _post_with_retries(self, path: str, form: dict[str, str], key: str) -> ChargeResult:
+        headers = {"Idempotency-Key": key}
         if flaws.active(self._flaw, "no_provider_key"):
             # FLAW(no_provider_key): no idempotency key, so every retry below (and every
             # resumed attempt) is a brand-new charge for the provider.
@@ -92,7 +124,7 @@ class ProviderClient:
         last = "no attempt"
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = self._client.post("/v1/payment_intents", data=form, headers=headers)
+                response = self._client.post(path, data=form, headers=headers)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 log.warning("provider call failed (attempt %d): %s", attempt, last)
@@ -159,6 +191,12 @@ def _intent_result(intent: dict[str, Any]) -> ChargeResult:
     ident = intent_id if isinstance(intent_id, str) else None
     if status == "succeeded":
         return ChargeResult("succeeded", ident)
+    if status == "requires_action":  # 3-D Secure: the customer has a page to complete
+        action = intent.get("next_action")
+        redirect = action.get("redirect_to_url") if isinstance(action, dict) else None
+        url = redirect.get("url") if isinstance(redirect, dict) else None
+        if isinstance(url, str) and url:
+            return ChargeResult("action", ident, None, "payment intent requires_action", url)
     if status in _FAILED_INTENT_STATUSES:
         error = intent.get("last_payment_error")
         code = "payment_failed"

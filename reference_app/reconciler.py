@@ -90,12 +90,12 @@ def _reconcile_one(
     except ProviderUnavailable as exc:
         log.warning("cannot search the provider for %s: %s", payment_id, exc)
         return "PENDING"
-    if result is None or result.outcome == "unknown":
+    if result is None or result.outcome == "unknown":  # "action" found: never replay
         if utcnow() - payment.created_at < PROVIDER_KEY_SAFE_AGE:
             result = provider.create_and_confirm(charge_request(payment))
         elif result is None:
             result = ChargeResult("declined", None, "abandoned", "no charge found at the provider")
-    if result.outcome == "unknown":
+    if result.outcome in ("unknown", "action"):  # "action": the customer has a challenge
         return "PENDING"
     final = result
 

@@ -64,6 +64,11 @@ class PaymentView(BaseModel):
     currency: str
     provider_payment_intent: str | None
     failure_code: str | None
+    action_url: str | None = Field(
+        default=None,
+        description="Set while the payment waits for the customer's 3-D Secure: the page "
+        "where they authenticate. Neither paid nor failed yet.",
+    )
 
 
 class OrderView(BaseModel):

@@ -113,6 +113,7 @@ class CheckoutService:
         *,
         method: str,
         path: str,
+        return_url: str | None = None,
     ) -> ConfirmOutcome:
         """Pay the order at most once, whatever the client repeats (see checkout.py)."""
         if flaws.active(self.settings, "no_idempotency"):
@@ -129,7 +130,7 @@ class CheckoutService:
             errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
             return problem(422, "validation", "The confirm body is invalid.", errors=errors)
         payload = body.model_dump(exclude_none=True)
-        request = ConfirmRequest(user, order_id, key, payload, method, path)
+        request = ConfirmRequest(user, order_id, key, payload, method, path, return_url)
         return self._checkout.confirm(request)
 
     def page_confirm_key(self, user: str, order_id: str) -> str:
@@ -169,5 +170,6 @@ def _view(order: Order, payment: Payment | None) -> OrderView:
             currency=payment.currency,
             provider_payment_intent=payment.provider_payment_intent,
             failure_code=payment.failure_code,
+            action_url=payment.action_url if payment.status == "PENDING" else None,
         ),
     )

@@ -244,9 +244,38 @@ class WaitForState:
     """Wait until the page in ``tab`` shows ``state`` (or the timeout passes)."""
 
     tab: str = "t1"
-    state: Literal["success", "confirm", "in_progress"] = "success"
+    state: Literal["success", "confirm", "in_progress", "challenge"] = "success"
+    """``challenge``: the fake provider's 3-D Secure page (the order is neither paid nor
+    failed while the customer is there)."""
     timeout_ms: int = 10_000
     needs = ("browser",)
+
+
+@dataclass(frozen=True)
+class ChooseCard:
+    """On the confirm page in ``tab``, choose the card ``payment_method`` (the fake
+    provider's id) with the profile's ``browser.selectors.payment_method``."""
+
+    tab: str = "t1"
+    payment_method: str = "pm_card_visa"
+    needs = ("browser", "choose_card")
+
+
+@dataclass(frozen=True)
+class Authenticate3DS:
+    """Act on the fake provider's 3-D Secure challenge of ``tab``: press Complete or Fail on
+    the page the tab shows, then follow the provider back to the checkout.
+
+    ``if_shown``: a tab that shows no challenge is recorded, not an error (a checkout that
+    did the right thing may show none). ``late``: the customer left the challenge; it is
+    finished now through the provider's control API (a bank app, a forgotten tab), by the
+    intent of the challenge this tab last showed."""
+
+    tab: str = "t1"
+    outcome: Literal["complete", "fail"] = "complete"
+    if_shown: bool = False
+    late: bool = False
+    needs = ("browser", "threeds")
 
 
 Step = (
@@ -255,4 +284,5 @@ Step = (
     | Reconcile | Sleep
     | ListenWebhooks | WaitWebhooks | ReplayWebhooks | ForgeWebhook
     | BrowserCheckout | OpenConfirm | ClickPay | Navigate | Offline | WaitForState
+    | ChooseCard | Authenticate3DS
 )  # fmt: skip

@@ -7,7 +7,9 @@
 // - fetch has a timeout (AbortController) and bounded retries with backoff that reuse the
 //   key on network errors, timeouts, 409 (in progress), 202 (being checked) and 5xx;
 // - a decline is final for its key: the key is dropped so the next attempt gets a new one;
-// - success leaves with location.replace(), so Back never returns to a live Pay button.
+// - success leaves with location.replace(), so Back never returns to a live Pay button;
+// - 3-D Secure (202 requires_action): the key is dropped and the page goes to the bank's
+//   challenge; an order awaiting it shows Pay again, which confirms the same intent.
 
 const app = document.getElementById("app");
 const params = new URLSearchParams(location.search);
@@ -127,6 +129,9 @@ export async function confirmWithRetry(orderId, attempt, report) {
     const body = await response.json().catch(() => ({}));
     if (response.status === 200) return { kind: "paid", status: 200, body };
     if (response.status === 402) return { kind: "declined", status: 402, body };
+    if (response.status === 202 && body.status === "requires_action") {
+      return { kind: "action", status: 202, body };
+    }
     if (RETRYABLE(response.status)) {
       report("Your payment is being processed…");
       if (n === MAX_ATTEMPTS) break;
@@ -242,7 +247,9 @@ async function loadOrder(orderId) {
     endAttempt(orderId);
     return goToSuccess(orderId);
   }
-  if (order.payment && order.payment.status === "PENDING") return progressView(orderId);
+  if (order.payment && order.payment.status === "PENDING" && !order.payment.action_url) {
+    return progressView(orderId);
+  }
   return confirmView(order);
 }
 
@@ -261,6 +268,13 @@ function confirmView(order, message) {
   const notes = [];
   if (message) notes.push(el("p", { class: "error", role: "alert", "data-testid": "decline" }, message));
   if (stored) notes.push(el("p", { class: "note" }, "An earlier attempt did not finish; paying again safely repeats it."));
+  const challenge = order.payment && order.payment.status === "PENDING" && order.payment.action_url;
+  if (challenge) {
+    notes.push(el("p", { class: "note", role: "status", "data-testid": "authentication-pending" },
+      "Your bank asks you to confirm this payment (3-D Secure). ",
+      el("a", { href: challenge, "data-testid": "continue-authentication" }, "Continue authentication"),
+      ", or choose another card and pay: either way you are charged at most once."));
+  }
   const form = el("form", { id: "confirm-form", "data-order-id": order.order_id },
     el("fieldset", {}, el("legend", {}, "Payment method"), ...radios), button, status);
   const items = el("tbody");
@@ -283,6 +297,11 @@ function confirmView(order, message) {
     if (result.kind === "paid") {
       endAttempt(order.order_id);
       return goToSuccess(order.order_id);
+    }
+    if (result.kind === "action") {
+      endAttempt(order.order_id); // this key's answer is final; a new Pay gets a new key
+      const next = (result.body.next_action || {}).redirect_to_url || {};
+      return location.assign(next.url);
     }
     if (result.kind === "declined") {
       endAttempt(order.order_id); // a decline is this key's final answer: next try, new key
@@ -322,7 +341,7 @@ async function progressView(orderId) {
       endAttempt(orderId);
       return goToSuccess(orderId);
     }
-    if (!order.payment || order.payment.status !== "PENDING") {
+    if (!order.payment || order.payment.status !== "PENDING" || order.payment.action_url) {
       // Nothing in flight: a failed payment, or an attempt that never reached the server.
       const failed = order.payment && order.payment.status === "FAILED";
       if (failed) endAttempt(orderId);

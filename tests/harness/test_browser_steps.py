@@ -8,6 +8,7 @@ shows ``#already-paid`` once the order is paid, and an order page showing ``#pai
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
-from harness import _browsing
+from harness import _browsing, _threeds
 from harness._browsing import BrowserSession
 from harness._process import ServerProcess
 from harness._testing import missing
@@ -30,9 +31,18 @@ from harness.history import History, Op
 from harness.interpreter import Interpreter, RunState, StepError
 from harness.ledger import LedgerView
 from harness.profile import TargetProfile, parse_profile
-from scenarios.steps import BrowserCheckout, ClickPay, Navigate, OpenConfirm
+from scenarios.steps import (
+    Authenticate3DS,
+    BrowserCheckout,
+    ChooseCard,
+    ClickPay,
+    Navigate,
+    OpenConfirm,
+)
 
 pytestmark = pytest.mark.browser
+NO_PROVIDER = "http://127.0.0.1:9"
+"""The fake provider's URL for these runs: no tab is ever on it (no 3-D Secure challenge)."""
 HERE = Path(__file__).resolve().parent
 
 
@@ -104,7 +114,7 @@ def make_run(
     def make(**selectors: str) -> Interpreter:
         run = Run(
             _profile(app.url, **selectors),
-            SimpleNamespace(base_url=app.url),
+            SimpleNamespace(base_url=app.url, provider_url=NO_PROVIDER),
             History(),
             tmp_path / f"run-{len(made)}",
             RunState(f"r{len(made)}{os.getpid()}{id(made) % 10_000}"),
@@ -344,3 +354,56 @@ def test_a_wait_that_times_out_is_recorded_with_the_state_shown(driver: BrowserD
     assert wait.type == "info" and wait.value["outcome"] == "unknown"
     assert wait.value["want"] == "success" and wait.value["page_state"] == "confirm"
     assert wait.value["error"].startswith("timeout")
+
+
+# -- 3-D Secure steps: choosing a card, the provider's challenge --------------------------------
+
+
+def test_choose_card_without_its_selector_fails_the_step(
+    session: BrowserSession, make_run: Callable[..., Interpreter]
+) -> None:
+    interp = make_run()
+    session.step(BrowserCheckout(), interp)
+    with pytest.raises(StepError, match=r"browser\.selectors\.payment_method in the profile"):
+        session.step(ChooseCard(payment_method="pm_card_visa"), interp)
+
+
+def test_a_card_the_page_does_not_offer_fails_the_step(
+    session: BrowserSession, app: ServerProcess, make_run: Callable[..., Interpreter]
+) -> None:
+    interp = make_run(payment_method="input[value='{payment_method}']")
+    session.step(BrowserCheckout(), interp)
+    with pytest.raises(StepError) as raised:
+        session.step(ChooseCard(payment_method="pm_card_visa"), interp)
+    assert "browser.selectors.payment_method \"input[value='pm_card_visa']\"" in str(raised.value)
+    assert f"{app.url}/checkout/o" in str(raised.value)
+
+
+def test_no_challenge_fails_authenticate_unless_if_shown(
+    session: BrowserSession,
+    make_run: Callable[..., Interpreter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_threeds, "SHOW_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(_threeds, "IF_SHOWN_TIMEOUT_S", 0.5)
+    interp = make_run()
+    session.step(BrowserCheckout(), interp)
+    with pytest.raises(StepError, match=r"no 3-D Secure challenge in t1: .*/checkout/o"):
+        session.step(Authenticate3DS(), interp)
+    session.step(Authenticate3DS(if_shown=True), interp)
+    (noted,) = _completions(interp, "authenticate_3ds")
+    assert noted.type == "ok"
+    assert noted.value["shown"] is False
+    assert noted.value["challenge"] is None
+    assert noted.value["order_id"] == interp.state.order_id("o1")
+    with pytest.raises(StepError, match="no challenge was seen in t1"):
+        session.step(Authenticate3DS(late=True), interp)
+
+
+def test_a_tab_at_the_challenge_is_pending_not_paid_nor_failed() -> None:
+    marker = _threeds.challenge_marker("http://127.0.0.1:4242/")
+    assert marker == "url:^" + re.escape("http://127.0.0.1:4242/3ds/")
+    assert _threeds.challenge_intent("http://127.0.0.1:4242", "http://127.0.0.1:4242/3ds/pi_1?x=1")
+    assert (
+        _threeds.challenge_intent("http://127.0.0.1:4242", "http://127.0.0.1:4243/3ds/pi_1") is None
+    )

@@ -296,3 +296,17 @@ def test_told_the_truth_unknown_without_order() -> None:
     inv = h.invoke("p1", "confirm", {"key": "k"})
     h.fail(inv, {"response": {"status": 402, "body": {}}})
     assert told_the_truth.check(h, ledger(charge("a", "o1")), CTX).valid == "unknown"
+
+
+def test_awaiting_3ds_is_neither_paid_nor_failed() -> None:
+    # 202 requires_action (the API) and a tab at the provider's challenge (outcome pending):
+    # the challenge completed later charged, and nobody was told "failed".
+    h = History()
+    confirm(h, "p1", "o1", 202)
+    confirm(h, "tab-1", "o1", None, key="page", outcome="pending")
+    assert told_the_truth.check(h, ledger(charge("a", "o1")), CTX).valid is True
+    # Nothing was charged while the challenge waits: no charge is missing an answer either.
+    assert no_lost_payment.check(h, ledger(), CTX).valid is not False
+    # The same 202 followed by a decline of that key after the charge is a lie.
+    confirm(h, "p1", "o1", 402, outcome="failed", kind="fail")
+    assert told_the_truth.check(h, ledger(charge("a", "o1")), CTX).valid is False

@@ -39,6 +39,8 @@ def test_reference_profile_loads() -> None:
         "read_order",
         "idempotency_key",
         "payment_method",
+        "choose_card",
+        "threeds",
     }
 
 
@@ -169,3 +171,20 @@ def test_file_errors(tmp_path: Path) -> None:
     bad.write_text("name = ")
     with pytest.raises(ProfileError, match=r"bad.toml: not valid TOML"):
         load_profile(bad)
+
+
+def test_threeds_needs_a_card_picker_and_gives_its_capabilities() -> None:
+    data = with_change("browser.threeds", {})
+    del data["browser"]["selectors"]["payment_method"]
+    with pytest.raises(ProfileError, match=r"browser: .*\[browser\.threeds\] needs selectors"):
+        parse_profile(data, "targets/x.toml")
+    picker = with_change("browser.selectors.payment_method", "#card-{payment_method}")
+    del picker["browser"]["threeds"]
+    caps = parse_profile(picker).capabilities()
+    assert "choose_card" in caps and "threeds" not in caps
+    with pytest.raises(
+        ProfileError, match=r"payment_method: '#card' must contain \{payment_method\}"
+    ):
+        parse_profile(with_change("browser.selectors.payment_method", "#card"), "x.toml")
+    with pytest.raises(ProfileError, match=r"return_url_regex: '\(unclosed' is not a regular"):
+        parse_profile(with_change("browser.threeds.return_url_regex", "(unclosed"), "x.toml")

@@ -37,7 +37,7 @@ def test_ids_are_unique_dotted_and_grouped_by_module() -> None:
     assert len(ids) == len(set(ids))
     for sc in ALL:
         assert re.fullmatch(r"[a-z]+\.[a-z0-9_]+", sc.id), sc.id
-        assert sc.group in {"api", "provider", "webhooks", "process", "browser"}
+        assert sc.group in {"api", "provider", "webhooks", "process", "browser", "threeds"}
         assert sc.title and sc.steps
 
 
@@ -189,3 +189,25 @@ def test_default_invariants_cover_the_money_rules() -> None:
     money = {"at_most_one_charge", "success_means_one_charge", "told_the_truth"}
     protocol = {"no_lost_payment", "replays_identical", "problem_on_5xx"}
     assert money | protocol <= set(DEFAULT_INVARIANTS)
+
+
+def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() -> None:
+    chosen = select("threeds.*")
+    assert {sc.id for sc in chosen} == {
+        "threeds.return_then_back_ssr", "threeds.return_then_back_spa",
+        "threeds.two_tabs_ssr", "threeds.two_tabs_spa", "threeds.abandoned_new_card_ssr",
+    }  # fmt: skip
+    for sc in chosen:
+        assert {"browser", "choose_card", "threeds"} <= sc.needs, sc.id
+        assert ("browser_spa" in sc.needs) == sc.id.endswith("_spa")
+        cards = [c.payment_method for c in _steps(sc, s.ChooseCard)]  # type: ignore[attr-defined]
+        assert cards[0] == "pm_card_threeDSecure2Required", sc.id
+        assert _steps(sc, s.Authenticate3DS), sc.id
+        assert "at_most_one_charge" in sc.invariants
+        others = frozenset({"browser", "browser_spa", "choose_card", "read_order"})
+        assert sc.missing(others) == ["threeds"]
+    late = _steps(get("threeds.abandoned_new_card_ssr"), s.Authenticate3DS)
+    assert [a.late for a in late] == [True]  # type: ignore[attr-defined]
+    assert _steps(get("threeds.abandoned_new_card_ssr"), s.ChooseCard)[-1].payment_method != (  # type: ignore[attr-defined]
+        "pm_card_threeDSecure2Required"
+    )

@@ -1,0 +1,164 @@
+"""3-D Secure in the reference checkout, against a real server process and the fake.
+
+A card that asks for 3-D Secure leaves the order unpaid with a challenge; the return page
+reads the intent (never confirms again); a new Pay confirms the same intent; completing a
+stale challenge later charges nothing more.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+from _checkout_support import FakeControl, Shopper, new_key
+
+THREEDS = "pm_card_threeDSecure2Required"
+TABS = 12
+
+
+def _challenge(response: httpx.Response) -> str:
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "requires_action"
+    url: str = body["next_action"]["redirect_to_url"]["url"]
+    assert "/3ds/pi_" in url
+    return url
+
+
+def _finish(fake: FakeControl, challenge: str, outcome: str = "complete") -> dict[str, Any]:
+    intent_id = challenge.rsplit("/", 1)[1]
+    response = fake.http.post(f"/_fake/3ds/{intent_id}", json={"outcome": outcome})
+    assert response.status_code == 200, response.text
+    done: dict[str, Any] = response.json()
+    return done
+
+
+def _return(shopper: Shopper, order_id: str) -> httpx.Response:
+    return shopper.http.get(f"/checkout/{order_id}/return", follow_redirects=False)
+
+
+def test_challenge_then_return_page_reads_the_intent(shopper: Shopper, fake: FakeControl) -> None:
+    order = shopper.new_order()
+    key = new_key()
+    first = shopper.confirm(order["order_id"], key, THREEDS)
+    challenge = _challenge(first)
+    shown = shopper.order(order["order_id"])
+    assert shown["status"] == "open"
+    assert shown["payment"]["status"] == "PENDING"
+    assert shown["payment"]["action_url"] == challenge
+    assert fake.order(order["order_id"])["charges"] == 0
+
+    replay = shopper.confirm(order["order_id"], key, THREEDS)
+    assert replay.status_code == 202
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+
+    done = _finish(fake, challenge)
+    assert done["changed"] is True
+    assert done["redirect_url"].startswith(str(shopper.http.base_url).rstrip("/"))
+    for _ in range(3):  # the return page, then Reload twice: reads only
+        back = _return(shopper, order["order_id"])
+        assert back.status_code == 303
+        assert back.headers["location"].startswith("/success")
+        assert back.headers["cache-control"] == "no-store"
+    assert shopper.order(order["order_id"])["status"] == "paid"
+    assert fake.order(order["order_id"])["charges"] == 1
+
+
+def test_new_card_confirms_the_same_intent(shopper: Shopper, fake: FakeControl) -> None:
+    order = shopper.new_order()
+    challenge = _challenge(shopper.confirm(order["order_id"], new_key(), THREEDS))
+    again = shopper.confirm(order["order_id"], new_key(), THREEDS)  # a second tab
+    assert _challenge(again) == challenge  # the same intent, the same challenge
+    paid = shopper.confirm(order["order_id"], new_key(), "pm_card_visa")  # abandoned: new card
+    assert paid.status_code == 200, paid.text
+    assert challenge.endswith(paid.json()["provider_payment_intent"])
+    late = _finish(fake, challenge)  # the abandoned challenge, completed afterwards
+    assert late["changed"] is False
+    assert _return(shopper, order["order_id"]).headers["location"].startswith("/success")
+    assert fake.order(order["order_id"])["charges"] == 1
+
+
+def test_failed_challenge_lets_the_customer_pay_again(shopper: Shopper, fake: FakeControl) -> None:
+    order = shopper.new_order()
+    challenge = _challenge(shopper.confirm(order["order_id"], new_key(), THREEDS))
+    _finish(fake, challenge, "fail")
+    back = _return(shopper, order["order_id"])
+    assert back.status_code == 303
+    assert back.headers["location"] == f"/checkout/{order['order_id']}"
+    shown = shopper.order(order["order_id"])
+    assert shown["status"] == "open"
+    assert shown["payment"]["status"] == "FAILED"
+    assert shown["payment"]["failure_code"] == "payment_intent_authentication_failure"
+    paid = shopper.confirm(order["order_id"], new_key(), "pm_card_visa")
+    assert paid.status_code == 200, paid.text
+    assert fake.order(order["order_id"])["charges"] == 1
+
+
+def test_reconciler_settles_a_challenge_completed_without_return(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    order = shopper.new_order()
+    challenge = _challenge(shopper.confirm(order["order_id"], new_key(), THREEDS))
+    time.sleep(1.5)  # several reconciler passes: an awaited challenge stays PENDING
+    assert shopper.order(order["order_id"])["payment"]["status"] == "PENDING"
+    _finish(fake, challenge)
+    deadline = time.monotonic() + 10
+    while shopper.order(order["order_id"])["status"] != "paid":
+        assert time.monotonic() < deadline, "the reconciler never settled the intent"
+        time.sleep(0.2)
+    assert fake.order(order["order_id"])["charges"] == 1
+
+
+def test_confirm_page_offers_pay_while_awaiting(shopper: Shopper, fake: FakeControl) -> None:
+    order = shopper.new_order()
+    challenge = _challenge(shopper.confirm(order["order_id"], new_key(), THREEDS))
+    page = shopper.http.get(f"/checkout/{order['order_id']}", follow_redirects=False)
+    assert page.status_code == 200
+    assert 'data-testid="authentication-pending"' in page.text
+    assert challenge in page.text
+    assert f"form-action 'self' {fake.url}" in page.headers["content-security-policy"]
+    progress = shopper.http.get(f"/checkout/{order['order_id']}/progress", follow_redirects=False)
+    assert progress.status_code == 303
+
+
+def test_tabs_racing_to_pay_an_awaited_challenge_charge_once(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """Tabs released together by a barrier, each with its own key, half with the 3-D Secure
+    card again and half with another card, while the first attempt awaits its challenge."""
+    order = shopper.new_order()
+    challenge = _challenge(shopper.confirm(order["order_id"], new_key(), THREEDS))
+    barrier = threading.Barrier(TABS)
+    answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * TABS
+
+    def tab(index: int) -> None:
+        card = THREEDS if index % 2 else "pm_card_visa"
+        with httpx.Client(
+            base_url=shopper.http.base_url, cookies=shopper.http.cookies, timeout=60
+        ) as client:
+            barrier.wait()
+            response = client.post(
+                f"/api/orders/{order['order_id']}/confirm",
+                json={"payment_method": card},
+                headers={"Idempotency-Key": new_key()},
+            )
+            answers[index] = (response.status_code, response.json())
+
+    threads = [threading.Thread(target=tab, args=(i,)) for i in range(TABS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    counts = Counter(status for status, _ in answers)
+    assert set(counts) <= {200, 202, 409}, answers
+    for status, body in answers:
+        if status == 202:  # a 3-D Secure card that came first: the same challenge
+            assert body["next_action"]["redirect_to_url"]["url"] == challenge
+    _finish(fake, challenge)  # the first tab completes its challenge afterwards
+    _return(shopper, order["order_id"])
+    assert shopper.order(order["order_id"])["status"] == "paid"
+    assert fake.order(order["order_id"])["charges"] == 1
