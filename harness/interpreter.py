@@ -185,12 +185,13 @@ class Interpreter:
             driver = ApiDriver(
                 self.proxy().url, self.history, process=f"{user}-proxy",
                 cookies=dict(direct.client.cookies), headers=self._user_headers(name),
-                key_header=self._key_header(), user=name,
+                key_header=self._key_header(), user=name, csrf=self.profile.session.csrf,
             )  # fmt: skip
         else:
             driver = ApiDriver(
                 self.target.base_url, self.history, process=user,
                 headers=self._user_headers(name), key_header=self._key_header(), user=name,
+                csrf=self.profile.session.csrf,
             )  # fmt: skip
             login = self.profile.session.login
             if login is not None:

@@ -142,11 +142,43 @@ class LoginRequest(_Section):
         return self
 
 
+class CsrfSection(_Section):
+    """Where a framework's CSRF token comes from and how it goes back (Django, Rails,
+    Laravel...): every POST, PUT, PATCH and DELETE the API driver sends carries it."""
+
+    source: Literal["cookie", "meta", "field"]
+    """``cookie``: a cookie's value; ``meta``: the ``content`` of a ``<meta name=...>`` tag;
+    ``field``: the ``value`` of an ``<input name=...>`` of a page."""
+    name: str = Field(min_length=1)
+    """The cookie's, the meta tag's or the input's name."""
+    page: str = "/"
+    """Path the driver GETs for the token (and its cookies) before the first unsafe request
+    and again after each sign-in; for ``cookie``, only when the cookie is not set yet."""
+    header: str | None = None
+    """Send the token in this request header..."""
+    field: str | None = None
+    """...or as this field of the JSON or form body."""
+
+    @field_validator("page")
+    @classmethod
+    def _page(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be a path starting with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> CsrfSection:
+        if (self.header is None) == (self.field is None):
+            raise ValueError("give exactly one of header or field (how the token is sent)")
+        return self
+
+
 class SessionSection(_Section):
     users: list[str] = Field(default_factory=lambda: ["alice", "bob"], min_length=1)
     login: LoginRequest | None = None
     headers: dict[str, dict[str, str]] | None = None
     """Static request headers per user name, when there is no login request."""
+    csrf: CsrfSection | None = None
 
     @model_validator(mode="after")
     def _one_way(self) -> SessionSection:

@@ -26,6 +26,7 @@ import certifi
 import httpx
 
 from harness._redact import redact, redact_headers, redact_text, truncate
+from harness.drivers._csrf import CsrfSpec, CsrfTokens
 from harness.history import History, Op, OpType
 
 Annotate = Callable[[dict[str, Any]], dict[str, Any]]
@@ -105,8 +106,11 @@ class ApiDriver:
         headers: Mapping[str, str] | None = None,
         key_header: str = "Idempotency-Key",
         user: str | None = None,
+        csrf: CsrfSpec | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.csrf = CsrfTokens(csrf) if csrf is not None else None
+        """Puts the framework's CSRF token on every unsafe request (``[session.csrf]``)."""
         self.history = history
         self.process = process
         self.timeout = timeout
@@ -138,7 +142,10 @@ class ApiDriver:
         headers: Mapping[str, str] | None = None,
     ) -> Op:
         """Send the target's login request; the session cookie stays in this driver."""
-        return self.request("login", method, path, json=json, data=data, headers=headers)
+        done = self.request("login", method, path, json=json, data=data, headers=headers)
+        if self.csrf is not None:
+            self.csrf.forget()  # a new session usually means a new token
+        return done
 
     def request(
         self,
@@ -241,15 +248,19 @@ class ApiDriver:
             and not any(name.lower() == self.key_header.lower() for name in headers)
         ):
             headers[self.key_header] = spec.key
+        json: Any = spec.json
+        data: Mapping[str, Any] | None = dict(spec.data) if spec.data is not None else None
+        if self.csrf is not None:
+            headers, json, data = self.csrf.apply(self.client, spec.method, headers, json, data)
         request = client.build_request(
             spec.method.upper(),
             spec.path,
-            json=spec.json,
-            data=dict(spec.data) if spec.data is not None else None,
+            json=json,
+            data=dict(data) if data is not None else None,
             headers=headers,
             timeout=self.timeout if timeout is None else timeout,
         )
-        body = spec.json if spec.json is not None else spec.data
+        body = json if json is not None else data
         value: dict[str, Any] = {
             "request": {
                 "method": request.method,

@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
@@ -183,9 +183,76 @@ def lifespan(
     return span
 
 
+# -- CSRF, as frameworks demand it ---------------------------------------------------------
+
+CSRF_STYLES = ("", "cookie", "meta", "field")
+
+
+def csrf_guard(app: Starlette, style: str) -> Any:
+    """``app`` refusing (403) every unsafe request without the session's CSRF token, the
+    way ``SHOP_CSRF`` says: ``cookie`` (Django: cookie ``csrftoken`` echoed in
+    ``X-CSRFToken``), ``meta`` (Rails: ``<meta name="csrf-token">`` of ``GET /csrf`` in
+    ``X-CSRF-Token``) or ``field`` (Laravel: ``<input name="_token">`` of ``GET /csrf`` as
+    the body's ``_token``). ``""``: no guard. Every GET sets the token cookie
+    ``csrf_sid`` when missing; the token is the cookie's value."""
+    if style not in CSRF_STYLES:
+        raise SystemExit(f"SHOP_CSRF={style!r} is not one of {CSRF_STYLES}")
+    if not style:
+        return app
+    cookie = "csrftoken" if style == "cookie" else "csrf_sid"
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        token = request.cookies.get(cookie)
+        if request.method in ("GET", "HEAD"):
+            fresh = token or os.urandom(16).hex()
+            extra = [] if token else [(b"set-cookie", f"{cookie}={fresh}; Path=/".encode())]
+
+            async def with_cookie(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                await send(message)
+
+            if request.url.path == "/csrf":
+                tag = (
+                    f'<meta name="csrf-token" content="{fresh}">'
+                    if style == "meta"
+                    else f'<form><input type="hidden" name="_token" value="{fresh}"></form>'
+                )
+                page = Response(f"<html><head>{tag}</head></html>", media_type="text/html")
+                await page(scope, receive, with_cookie)
+            else:
+                await app(scope, receive, with_cookie)
+            return
+        body = await request.body()
+        if style == "field":
+            try:
+                sent = json.loads(body or b"{}").get("_token")
+            except (ValueError, AttributeError):
+                sent = None
+        else:
+            sent = request.headers.get("x-csrftoken" if style == "cookie" else "x-csrf-token")
+        if not token or sent != token:
+            await problem(403, "CSRF token missing or wrong", "send the session's token")(
+                scope, receive, send
+            )
+            return
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return guarded
+
+
 def serve(app: Starlette, port_variable: str = "SHOP_PORT") -> None:
     """Serve on loopback at the port named by ``port_variable``, warnings only."""
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ[port_variable]), log_level="warning")
+    guarded = csrf_guard(app, os.environ.get("SHOP_CSRF", ""))
+    uvicorn.run(guarded, host="127.0.0.1", port=int(os.environ[port_variable]), log_level="warning")
 
 
 # -- a checkout on SQLite -------------------------------------------------------------------
