@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck browser install flaws torture bench clean node-shop
+.PHONY: demo test lint typecheck browser install flaws torture bench clean node-shop report-images
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,3 +65,15 @@ clean:
 # The full torture run (figures of record for docs/reliability.md): PostgreSQL, MariaDB, SQLite.
 torture: $(STAMP)
 	$(BIN)/nodouble torture --scale full --database postgresql --database mariadb --database sqlite
+
+# The README's pictures of a failing report (docs/img/report-*.png): one scenario against the
+# reference checkout seeded with a flaw that charges twice, then Chromium screenshots of the
+# report. The run exits 1 (money failed): that is the point, so its code is not checked.
+report-images: $(STAMP) browser
+	rm -rf build/report-images
+	-$(BIN)/nodouble run --flaw release_on_error --scenario provider.error_after_charge \
+	  --no-browser --report-dir build/report-images
+	$(BIN)/nodouble report build/report-images/latest --screenshots
+	cp build/report-images/latest/first-screen.png docs/img/report-first-screen.png
+	cp build/report-images/latest/sequence.png docs/img/report-sequence.png
+

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from harness._preflight import SetupError, check_provider
 from harness.browser import find_chromium
-from harness.profile import ProfileError, TargetProfile, load_profile
+from harness.profile import AUTO, ProfileError, TargetProfile, load_profile
 from harness.reports import RunReport, write_reports
 from harness.runner import Runner, RunOptions
 from harness.target import REFERENCE_PROFILE, Target, open_target
@@ -44,11 +44,20 @@ def execute(
     jobs: int = 4,
     race_repeat: int = 3,
     gate_hygiene: bool = False,
+    flaw: str | None = None,
 ) -> int:
     try:
         profile = load_profile(target or REFERENCE_PROFILE)
     except ProfileError as exc:
         return _say(err, str(exc), 2)
+    if flaw is not None:
+        from reference_app import flaws
+
+        if profile.base_url != AUTO:
+            return _say(err, "--flaw seeds the embedded reference checkout only: drop --target "
+                        "or use a profile with base_url = \"auto\"", 2)  # fmt: skip
+        if flaw not in flaws.FLAWS:
+            return _say(err, f"--flaw {flaw!r} is not one of {', '.join(flaws.names())}", 2)
     chosen = select(pattern, tags)
     if not browser:
         chosen = tuple(s for s in chosen if "browser" not in s.needs)
@@ -63,7 +72,7 @@ def execute(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = report_root / stamp  # made once the target is up: no empty report folders
     workdir = Path(tempfile.mkdtemp(prefix="nodouble-"))
-    live = _open(profile, workdir, database_url, err)
+    live = _open(profile, workdir, database_url, err, flaw)
     if live is None:
         return 2
     try:
@@ -110,6 +119,10 @@ def execute(
     if target is not None:  # the reproduce commands name the profile the user gave
         named = result.target.model_copy(update={"profile": str(target)})
         result = result.model_copy(update={"target": named})
+    if flaw is not None:  # a seeded run says so, and its reproduce commands seed it again
+        extra = {**result.environment.extra, "flaw": flaw}
+        environment = result.environment.model_copy(update={"extra": extra})
+        result = result.model_copy(update={"environment": environment})
     paths = write_reports(result, report_dir)
     _print_summary(console, result)
     console.print(
@@ -119,12 +132,16 @@ def execute(
 
 
 def _open(
-    profile: TargetProfile, workdir: Path, database_url: str | None, err: Console
+    profile: TargetProfile,
+    workdir: Path,
+    database_url: str | None,
+    err: Console,
+    flaw: str | None = None,
 ) -> Target | None:
     """The live target, or ``None`` after one line on why it never came up and the tail of
     its log."""
     try:
-        return open_target(profile, workdir, database_url=database_url)
+        return open_target(profile, workdir, database_url=database_url, flaw=flaw)
     except Exception as exc:
         first, *rest = f"cannot start the target: {exc}".splitlines()
         _say(err, first, 2)

@@ -194,6 +194,13 @@ def run(
     race_repeat: Annotated[
         int, typer.Option(help="Run scenarios tagged 'race' N times as often.", min=1)
     ] = 3,
+    flaw: Annotated[
+        str | None,
+        typer.Option(
+            help="Seed the embedded reference checkout with one deliberate flaw (see "
+            "nodouble flaws), to see what a failing run and its report look like.",
+        ),
+    ] = None,
     gate_hygiene: Annotated[
         bool,
         typer.Option(
@@ -215,7 +222,7 @@ def run(
         target=target, pattern=scenario, tags=tuple(tag or ()), report_root=report_dir,
         repeat=repeat, seed=seed, browser=browser, database_url=database_url,
         console=console, err=err, jobs=jobs, race_repeat=race_repeat,
-        gate_hygiene=gate_hygiene,
+        gate_hygiene=gate_hygiene, flaw=flaw,
     )  # fmt: skip
     raise typer.Exit(code)
 
@@ -297,6 +304,14 @@ def torture(
 @app.command()
 def report(
     directory: Annotated[Path, typer.Argument(help="A report directory (with report.json).")],
+    screenshots: Annotated[
+        bool,
+        typer.Option(
+            "--screenshots",
+            help="Also write first-screen.png (the page as it opens) and sequence.png (the "
+            "first failing run's sequence diagram) into the directory, with Chromium.",
+        ),
+    ] = False,
 ) -> None:
     """Re-render report.html from a report.json."""
     from harness.reports import ReportError, render_html
@@ -306,6 +321,15 @@ def report(
     except (ReportError, FileNotFoundError) as exc:
         raise usage_error(str(exc)) from None
     console.print(f"wrote {path}")
+    if screenshots:
+        from harness.browser import find_chromium
+        from harness.reports._images import capture
+
+        lookup = find_chromium()
+        if not lookup.found:
+            raise usage_error(f"--screenshots needs Chromium: {lookup.explain()}")
+        for image in capture(path, lookup.executable):
+            console.print(f"wrote {image}")
 
 
 @app.command()

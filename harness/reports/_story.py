@@ -134,6 +134,8 @@ def reproduce(report: RunReport, run: ScenarioRun) -> str:
     cmd = ["nodouble", "run"]
     if report.target.profile:
         cmd += ["--target", report.target.profile]
+    if report.environment.extra.get("flaw"):
+        cmd += ["--flaw", report.environment.extra["flaw"]]
     cmd += ["--scenario", run.scenario_id]
     if report.seed is not None:
         cmd += ["--seed", str(report.seed)]

@@ -116,6 +116,9 @@ def test_reproduce_names_profile_scenario_and_seed() -> None:
         "nodouble run --target shop.toml --scenario provider.lost_response --seed 7"
     )
     assert "--target" not in reproduce(report(run), run)
+    seeded = report(run)
+    seeded.environment.extra["flaw"] = "no_prg"
+    assert reproduce(seeded, run).startswith("nodouble run --flaw no_prg --scenario ")
 
 
 def test_coverage_groups_by_threat_with_the_worst_status_and_its_anchor() -> None:
