@@ -194,3 +194,13 @@ def test_run_where_nothing_applies_is_not_a_pass(
     count = len([s for s in catalog() if s.id.startswith("webhooks.")])
     assert _suite_counts(junit) == (count, 0, 0, count)
     assert all(isinstance(r[0], Skipped) for _, _, r in _cases(junit))
+
+
+def test_flaw_is_for_the_embedded_reference_only(cli: CliRunner, tmp_path: Path) -> None:
+    bad = cli.invoke(app, ["run", "--flaw", "no_such_flaw", "--no-browser"])
+    assert bad.exit_code == 2 and "--flaw 'no_such_flaw' is not one of" in bad.stderr
+    profile = tmp_path / "shop.toml"
+    profile.write_text('name = "s"\nbase_url = "http://127.0.0.1:9"\n[provider]\n'
+                       'url = "http://127.0.0.1:9"\n[session.login]\npath = "/in"\n')  # fmt: skip
+    other = cli.invoke(app, ["run", "--target", str(profile), "--flaw", "no_prg"])
+    assert other.exit_code == 2 and "embedded reference checkout only" in other.stderr

@@ -118,3 +118,18 @@ def test_first_screen_says_the_verdict_and_what_went_wrong(tmp_path: Path, faili
         finally:
             browser.close()
     assert (tmp_path / "first-screen.png").stat().st_size > 5000
+
+
+@pytest.mark.browser
+def test_screenshots_of_a_report_are_written_beside_it(tmp_path: Path) -> None:
+    lookup = find_chromium()
+    if not lookup.found:
+        missing("Chromium", lookup.explain())
+    from test_reports_story import double_charged, plain, report
+
+    from harness.reports._images import capture
+
+    html = write_reports(report(plain("api.one"), double_charged()), tmp_path)["html"]
+    first, sequence = capture(html, lookup.executable)
+    for image in (first, sequence):
+        assert image.read_bytes().startswith(b"\x89PNG") and image.stat().st_size > 3000
