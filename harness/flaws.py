@@ -97,6 +97,8 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "webhook_no_signature": {"webhooks.forged": ("forged_webhooks_rejected",)},
     "key_not_user_scoped": {"api.other_users_key": ("keys_user_scoped",)},
     "trust_client_amount": {"api.tampered_amount": ("charge_matches_order",)},
+    "capture_error_is_final": {"capture.lost_answer": ("no_orphan_charge", "told_the_truth")},
+    "search_before_charge": {"provider.search_lag_new_key": ("at_most_one_charge",)},
 }
 """Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
 for a scenario is violated in a run of that scenario. docs/flaws.md's table says the same

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from reference_app import db, flaws
+from reference_app import authorization, db, flaws
 from reference_app._crash import crash_point
 from reference_app.config import Settings
 from reference_app.errors import PROBLEM, problem_body
@@ -206,7 +206,18 @@ class Checkout:
             return Respond(store(key, outcome_for(order, paid)))
 
         pending = active_payment(session, order.id)
-        if pending is not None and flaws.active(self._settings, "no_business_key_guard"):
+        if pending is not None and flaws.active(self._settings, "search_before_charge"):
+            # FLAW(search_before_charge): the order's own rows are not the guard; the
+            # provider is. Search it for an intent tagged with this order: a succeeded one
+            # settles the order, none found means "never charged", so the live payment is
+            # given up and a new one (new provider key) charged. Search lags behind charges.
+            found = self._provider.find_by_metadata("order_id", order.id)
+            if found is not None and found.outcome == "succeeded" and pending.status == "PENDING":
+                settle(session, order, pending, found)
+                key.order_id, key.payment_id = order.id, pending.id
+                return Respond(store(key, outcome_for(order, pending)))
+            cancel_for_new_attempt(session, pending, now)
+        elif pending is not None and flaws.active(self._settings, "no_business_key_guard"):
             # FLAW(no_business_key_guard): only the client's key dedupes. Another key's live
             # payment for this order is not reused nor waited for: it is cancelled to make
             # room (which is what lets a second row past UNIQUE active_order_id).
@@ -223,6 +234,7 @@ class Checkout:
             return Charge(key.id, pending.id, charge_request(pending), created=False)
 
         payment = new_payment(order, str(request.payload["payment_method"]), now, amount)
+        payment.capture_method = authorization.capture_method_for(request.payload, self._settings)
         if flaws.active(self._settings, "charge_before_record"):
             # FLAW(charge_before_record): the payment row and its provider key are written
             # only after the provider call (in finish); a crash or a retry in between finds
@@ -386,6 +398,9 @@ class Checkout:
                 key.recovery_point = "provider_called"
                 key.locked_until = key.lease_token = None
                 return processing(order, payment)
+        if result.outcome == "authorized" and payment.status == "PENDING":
+            outcome = authorization.record_authorized(order, payment, result.intent_id)
+            return store(key, outcome)
         settle(session, order, payment, result)
         return store(key, outcome_for(order, payment))
 
@@ -400,7 +415,7 @@ def settle(session: Session, order: Order, payment: Payment, result: ChargeResul
     result that contradicts it is ignored when harmless (a late failure after a success) and
     raises when it means money moved on a payment we consider FAILED.
     """
-    if result.outcome == "unknown":
+    if result.outcome in ("unknown", "authorized"):
         return False
     if payment.status != "PENDING":
         if payment.status == "FAILED" and result.outcome == "succeeded":
@@ -412,6 +427,8 @@ def settle(session: Session, order: Order, payment: Payment, result: ChargeResul
             raise ImpossibleState(f"order {order.id} is already paid; {payment.id} was PENDING")
         payment.status = "CONFIRMED"
         order.status, order.updated_at = "paid", now
+        if payment.capture_method == "manual":
+            payment.capture_status = "captured"
     else:
         payment.status = "FAILED"
         payment.active_order_id = None
@@ -507,6 +524,7 @@ def charge_request(payment: Payment) -> ChargeRequest:
         payment_method=payment.payment_method,
         order_id=payment.order_id,
         payment_id=payment.id,
+        capture_method=payment.capture_method,
     )
 
 

@@ -19,7 +19,8 @@ from reference_app import flaws
 
 log = logging.getLogger("reference_app.provider")
 
-ChargeOutcome = Literal["succeeded", "declined", "unknown"]
+ChargeOutcome = Literal["succeeded", "declined", "unknown", "authorized"]
+"""``authorized``: a manual-capture intent waits in ``requires_capture`` (no money moved)."""
 _RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 _FAILED_INTENT_STATUSES = frozenset({"requires_payment_method", "canceled", "requires_action"})
 
@@ -34,6 +35,7 @@ class ChargeRequest:
     payment_method: str
     order_id: str
     payment_id: str
+    capture_method: str = "automatic"
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,44 @@ class ProviderClient:
             "metadata[order_id]": request.order_id,
             "metadata[payment_id]": request.payment_id,
         }
+        if request.capture_method == "manual":
+            form["capture_method"] = "manual"
         headers = {"Idempotency-Key": request.provider_key}
         if flaws.active(self._flaw, "no_provider_key"):
             # FLAW(no_provider_key): no idempotency key, so every retry below (and every
             # resumed attempt) is a brand-new charge for the provider.
             headers = {}
+        return self._post_retried("/v1/payment_intents", form, headers)
+
+    def capture(self, intent_id: str, provider_key: str) -> ChargeResult:
+        """``POST /v1/payment_intents/{id}/capture``, retried with the same key.
+
+        A capture refused because the intent is already ``succeeded`` says the money was
+        taken (by an earlier request whose answer was lost): ``succeeded``, never a failure.
+        """
+        path = f"/v1/payment_intents/{intent_id}/capture"
+        result = self._post_retried(path, {}, {"Idempotency-Key": provider_key})
+        if result.outcome == "declined" and result.code == "payment_intent_unexpected_state":
+            return self.retrieve(intent_id)
+        return result
+
+    def retrieve(self, intent_id: str) -> ChargeResult:
+        """``GET /v1/payment_intents/{id}``: the intent's state now (``unknown`` if no answer)."""
+        try:
+            response = self._client.get(f"/v1/payment_intents/{intent_id}")
+        except httpx.TransportError as exc:
+            return ChargeResult("unknown", intent_id, detail=f"retrieve failed: {exc}")
+        if response.status_code != 200:
+            return ChargeResult("unknown", intent_id, detail=f"HTTP {response.status_code}")
+        return _intent_result(_json(response))
+
+    def _post_retried(
+        self, path: str, form: dict[str, str], headers: dict[str, str]
+    ) -> ChargeResult:
         last = "no attempt"
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = self._client.post("/v1/payment_intents", data=form, headers=headers)
+                response = self._client.post(path, data=form, headers=headers)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 log.warning("provider call failed (attempt %d): %s", attempt, last)
@@ -110,7 +141,11 @@ class ProviderClient:
 
         Raises ``ProviderUnavailable`` when the provider cannot answer.
         """
-        query = f"metadata['payment_id']:'{payment_id}'"
+        return self.find_by_metadata("payment_id", payment_id)
+
+    def find_by_metadata(self, name: str, value: str) -> ChargeResult | None:
+        """Search the intents whose ``metadata[name]`` is ``value``; a succeeded one wins."""
+        query = f"metadata['{name}']:'{value}'"
         try:
             response = self._client.get("/v1/payment_intents/search", params={"query": query})
         except httpx.TransportError as exc:
@@ -159,6 +194,8 @@ def _intent_result(intent: dict[str, Any]) -> ChargeResult:
     ident = intent_id if isinstance(intent_id, str) else None
     if status == "succeeded":
         return ChargeResult("succeeded", ident)
+    if status == "requires_capture":
+        return ChargeResult("authorized", ident, None, "payment intent is requires_capture")
     if status in _FAILED_INTENT_STATUSES:
         error = intent.get("last_payment_error")
         code = "payment_failed"

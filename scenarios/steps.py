@@ -49,6 +49,9 @@ class Confirm:
     patience: int = 0
     """Like a real client, send the same request again after a 409 or 202 answer (waiting
     for its Retry-After, at most 2 s), up to this many more times."""
+    manual_capture: bool = False
+    """Ask only to authorise (the profile's ``[api.capture] confirm_body``); a ``Capture``
+    step takes the money. An answer that reads as authorised is not a success."""
     needs = ("api",)
 
 
@@ -85,12 +88,21 @@ class ProviderFault:
     (whichever Stripe call charges; the profile's ``provider.charge_calls`` may narrow it).
 
     ``hang_after`` holds the answer until the checkout gives up (closes the connection) or
-    the profile's ``provider.hold_limit_s`` passes."""
+    the profile's ``provider.hold_limit_s`` passes.
 
-    mode: Literal["delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"]
+    ``search_lag`` aims at the provider's PaymentIntent search instead: intents created less
+    than ``lag_ms`` ago stay out of its results until the fault is cleared (``count`` is
+    ignored). It fires only on a checkout that searches; its report says whether it did."""
+
+    mode: Literal[
+        "delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight",
+        "search_lag",
+    ]  # fmt: skip
     status: int | None = None
     delay_ms: int = 0
     count: int = 1
+    lag_ms: int = 60_000
+    """``search_lag`` only: how long a new intent stays out of search."""
     needs = ("provider_faults",)
 
 
@@ -232,10 +244,29 @@ class WaitForState:
     needs = ("browser",)
 
 
+# --- manual capture steps -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Ask the checkout to take the money of an order confirmed with ``manual_capture``
+    (the profile's ``[api.capture]``), with Idempotency-Key ``key``."""
+
+    order: str = "o1"
+    key: str | None = "c1"
+    user: str = "alice"
+    through_proxy: bool = False
+    """Send through the network fault proxy instead of straight to the target."""
+    patience: int = 0
+    """Send the same request again after a 409 or 202 answer, up to this many more times."""
+    needs = ("capture",)
+
+
 Step = (
     CreateOrder | Confirm | Burst | ReadOrder
     | ProviderFault | ClearProviderFaults | NetworkFault | KillTarget | RestartTarget
     | Reconcile | Sleep
     | ListenWebhooks | WaitWebhooks | ReplayWebhooks | ForgeWebhook
     | BrowserCheckout | OpenConfirm | ClickPay | Navigate | Offline | WaitForState
+    | Capture
 )  # fmt: skip

@@ -1,0 +1,70 @@
+"""Manual capture scenarios: the confirm only authorises; a later capture takes the money.
+
+The capture is a second payment request with its own Idempotency-Key and its own way to
+lose an answer. Each story authorises the order, breaks the capture, lets the client send
+the same capture again (following Retry-After) and the target reconcile, then reads the
+order back: it must show paid, with exactly one charge, and no answer may have told the
+customer the capture failed.
+"""
+
+from __future__ import annotations
+
+from scenarios._model import RECOVERY_INVARIANTS, Scenario
+from scenarios.steps import (
+    Capture,
+    ClearProviderFaults,
+    Confirm,
+    CreateOrder,
+    ProviderFault,
+    ReadOrder,
+    Reconcile,
+)
+
+INVARIANTS = RECOVERY_INVARIANTS
+BEYOND_RETRIES = 8
+"""A fault that outlasts the checkout's own provider retries (they reuse one key, and the
+provider's fault hits replays too): the checkout's request ends without an answer."""
+
+SCENARIOS = (
+    Scenario(
+        id="capture.lost_answer",
+        title="The provider captures, then its answer is lost; the retried capture takes the "
+        "money once and the order ends paid",
+        threat="capture-lost-answer",
+        steps=(
+            CreateOrder(),
+            Confirm(key="k1", manual_capture=True),
+            ReadOrder(),
+            ProviderFault(mode="drop_after", count=BEYOND_RETRIES),
+            Capture(key="c1"),
+            ClearProviderFaults(),
+            Capture(key="c1", patience=10),
+            Reconcile(),
+            ReadOrder(),
+        ),
+        invariants=INVARIANTS,
+        tags=("capture", "provider"),
+        description="The first capture's answer never reaches the checkout: it must answer "
+        "'unknown' (202, say), never 'failed', and the same key must later answer paid.",
+    ),
+    Scenario(
+        id="capture.provider_error",
+        title="The provider captures and answers 500; the checkout reconciles the capture, "
+        "never tells 'failed'",
+        threat="capture-lost-answer",
+        steps=(
+            CreateOrder(),
+            Confirm(key="k1", manual_capture=True),
+            ProviderFault(mode="error_after", status=500, count=BEYOND_RETRIES),
+            Capture(key="c1"),
+            ClearProviderFaults(),
+            Reconcile(),
+            Capture(key="c1", patience=10),
+            ReadOrder(),
+        ),
+        invariants=INVARIANTS,
+        tags=("capture", "provider"),
+        description="The provider stores its 500 under the capture's key, so a replay of that "
+        "key answers 500 again: only reading the intent settles it.",
+    ),
+)
