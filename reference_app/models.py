@@ -132,13 +132,13 @@ class Payment(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, comment="when it was created")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, comment="last status change")
     capture_method: Mapped[str] = mapped_column(
-        sa.String(9),
+        sa.String(12),
         default="automatic",
         server_default="automatic",
         comment="automatic (confirm takes the money) or manual (confirm authorises only)",
     )
     capture_status: Mapped[str | None] = mapped_column(
-        sa.String(9),
+        sa.String(12),
         comment="manual capture only: authorized (held, PENDING), capturing (capture asked, "
         "answer not known yet), captured (CONFIRMED); NULL before the provider answered",
     )

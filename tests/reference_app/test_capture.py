@@ -123,3 +123,27 @@ def test_capture_refusals(shopper: Shopper, fake: FakeControl) -> None:
     assert shopper.confirm(order["order_id"], key).status_code == 422
     assert len(fake.charges(order["order_id"])) == 1
     assert fake.charges(paid["order_id"])[0]["amount"] == paid["amount"]
+
+
+def test_retry_with_a_new_key_under_search_lag_charges_once(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """The order's own live payment is the guard, not a provider search: while search hides
+    the first charge, a second click (a new key) reuses that payment and its provider key."""
+    order = shopper.new_order()
+    order_id = order["order_id"]
+    fake.set_fault(endpoint="GET /v1/payment_intents/search", mode="search_lag", delay_ms=60_000)
+    fake.set_fault(endpoint="POST /v1/payment_intents", mode="drop_after", count=8)
+    first = shopper.confirm(order_id, new_key())
+    assert first.status_code == 202, first.text
+    second = shopper.confirm(order_id, new_key())
+    deadline = time.monotonic() + 15
+    key = second.request.headers["Idempotency-Key"]
+    while second.status_code in (202, 409):
+        assert time.monotonic() < deadline, second.text
+        time.sleep(0.3)
+        second = shopper.confirm(order_id, key)
+    assert second.status_code == 200, second.text
+    assert second.json()["payment_id"] == first.json()["payment_id"]
+    assert len(fake.charges(order_id)) == 1
+    assert shopper.order(order_id)["status"] == "paid"

@@ -21,7 +21,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column(
                 "capture_method",
-                sa.String(9),
+                sa.String(12),
                 nullable=False,
                 server_default="automatic",
                 comment="automatic (confirm takes the money) or manual (confirm authorises only)",
@@ -30,7 +30,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column(
                 "capture_status",
-                sa.String(9),
+                sa.String(12),
                 nullable=True,
                 comment="manual capture only: authorized (held, PENDING), capturing (capture "
                 "asked, answer not known yet), captured (CONFIRMED); NULL before the provider "
