@@ -220,14 +220,12 @@ class ReadOrder(_Section):
         return _check_placeholders(value, {"order_id", "user"})  # type: ignore[no-any-return]
 
 
-class CaptureSection(_Section):
-    """Manual capture: how a confirm asks only to authorise, and how the money is taken."""
+class CaptureSection(Confirm):
+    """Manual capture: how a confirm asks only to authorise, and how the money is taken.
+    ``method``, ``path``, ``body`` and ``idempotency_header`` are the capture request's, with
+    the confirm's rules (``{payment_method}`` is not offered in a capture body)."""
 
-    method: Method = "POST"
     path: str = "/api/orders/{order_id}/capture"
-    body: dict[str, Any] = Field(default_factory=dict)
-    idempotency_header: str | None = "Idempotency-Key"
-    """Header carrying the client's key on a capture; ``""`` for none."""
     confirm_body: dict[str, Any] = Field(default_factory=dict)
     """Merged into the confirm body when a scenario asks for manual capture (e.g.
     ``{capture_method = "manual"}``); empty when the checkout always captures manually."""
@@ -236,23 +234,10 @@ class CaptureSection(_Section):
     authorized_value: str | int | bool = "authorized"
     """Its value for "authorised, not taken": such an answer is not told as a success."""
 
-    @field_validator("idempotency_header")
-    @classmethod
-    def _header(cls, value: str | None) -> str | None:
-        return value or None
-
     @field_validator("authorized_pointer")
     @classmethod
     def _pointers(cls, value: str) -> str:
         return _pointer(value)
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        _check_placeholders(value, {"order_id", "user"})
-        if "{order_id}" not in value:
-            raise ValueError("must contain {order_id}")
-        return value
 
     @field_validator("body", "confirm_body")
     @classmethod

@@ -26,14 +26,12 @@ from reference_app import db, flaws
 from reference_app.checkout import (
     Checkout,
     ConfirmRequest,
-    ImpossibleState,
     Respond,
     _Answer,
     active_payment,
     cancel_for_new_attempt,
-    in_progress,
     lock_order,
-    lock_payment,
+    lock_order_and_payment,
     outcome_for,
     problem,
     processing,
@@ -93,21 +91,9 @@ class Capturer:
         self, session: Session, request: ConfirmRequest, token: str
     ) -> Respond | CaptureCall:
         now = utcnow()
-        key = self._checkout._lock_key(session, request, now)
-        if key.fingerprint != request.fingerprint:
-            raise _Answer(
-                problem(
-                    422,
-                    "idempotency-key-reused",
-                    "This Idempotency-Key was used with a different request (method, path or "
-                    "body). Use a new key for a new request.",
-                )
-            )
-        if key.recovery_point == "finished":
-            return Respond(replay(key))
-        if key.locked_until is not None and key.locked_until > now and key.lease_token != token:
-            raise _Answer(in_progress(key.locked_until - now))
-        key.locked_until, key.lease_token = now + self._checkout._lease, token
+        key = self._checkout.take_key(session, request, now, token)
+        if isinstance(key, Respond):
+            return key
         order = lock_order(session, request.order_id, user=request.user)
         if order is None:
             raise _Answer(problem(404, "not-found", f"No order {request.order_id} for you."))
@@ -143,11 +129,7 @@ class Capturer:
         key = session.get_one(IdempotencyKey, step.key_row_id, with_for_update=True)
         if key.recovery_point == "finished":
             return replay(key)
-        current = session.get_one(Payment, step.payment_id)
-        order = lock_order(session, current.order_id)
-        if order is None:
-            raise ImpossibleState(f"payment {step.payment_id} has no order")
-        payment = lock_payment(session, step.payment_id)
+        order, payment = lock_order_and_payment(session, step.payment_id)
         if result.outcome in ("unknown", "authorized") and payment.status == "PENDING":
             if flaws.active(self._settings, "capture_error_is_final"):
                 # FLAW(capture_error_is_final): "the capture call failed" is taken for "the
@@ -197,11 +179,7 @@ def reconcile_capture(
         return "PENDING"
 
     def apply(session: Session) -> str:
-        current = session.get_one(Payment, payment.id)
-        order = lock_order(session, current.order_id)
-        if order is None:
-            raise ImpossibleState(f"payment {payment.id} has no order")
-        locked = lock_payment(session, payment.id)
+        order, locked = lock_order_and_payment(session, payment.id)
         settle(session, order, locked, result)
         return locked.status
 

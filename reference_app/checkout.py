@@ -159,22 +159,9 @@ class Checkout:
             ).scalar_one_or_none()
             if anyone is not None:
                 return Respond(replay(anyone))
-        key = self._lock_key(session, request, now)
-        if key.fingerprint != request.fingerprint:
-            raise _Answer(
-                problem(
-                    422,
-                    "idempotency-key-reused",
-                    "This Idempotency-Key was used with a different request (method, path or "
-                    "body). Use a new key for a new request.",
-                )
-            )
-        if key.recovery_point == "finished":
-            return Respond(replay(key))
-        if key.locked_until is not None and key.locked_until > now and key.lease_token != token:
-            raise _Answer(in_progress(key.locked_until - now))
-        key.locked_until = now + self._lease
-        key.lease_token = token
+        key = self.take_key(session, request, now, token)
+        if isinstance(key, Respond):
+            return key
         if flaws.active(self._settings, "lock_across_call_released_early"):
             # FLAW(lock_across_call_released_early): the lease only covers this transaction,
             # not the provider call after it; and a request that finds the key free takes it
@@ -246,6 +233,30 @@ class Checkout:
         key.order_id, key.payment_id = order.id, payment.id
         key.recovery_point = "payment_created"
         return Charge(key.id, payment.id, charge_request(payment), created=True)
+
+    def take_key(
+        self, session: Session, request: ConfirmRequest, now: datetime, token: str
+    ) -> IdempotencyKey | Respond:
+        """Lock the (user, key) row and lease it to this request; a key reused for another
+        request is refused (422), a finished one answers its stored response, one another
+        request holds answers 409 (both raise or return before anything else is read)."""
+        key = self._lock_key(session, request, now)
+        if key.fingerprint != request.fingerprint:
+            raise _Answer(
+                problem(
+                    422,
+                    "idempotency-key-reused",
+                    "This Idempotency-Key was used with a different request (method, path or "
+                    "body). Use a new key for a new request.",
+                )
+            )
+        if key.recovery_point == "finished":
+            return Respond(replay(key))
+        if key.locked_until is not None and key.locked_until > now and key.lease_token != token:
+            raise _Answer(in_progress(key.locked_until - now))
+        key.locked_until = now + self._lease
+        key.lease_token = token
+        return key
 
     def _amount(self, order: Order, request: ConfirmRequest) -> int:
         """The amount to charge: the order's. A client's differing ``amount`` is refused."""
@@ -377,11 +388,7 @@ class Checkout:
             key.payment_id = step.unrecorded.id
         if key.recovery_point == "finished":
             return replay(key)
-        payment = session.get_one(Payment, step.payment_id)
-        order = lock_order(session, payment.order_id)
-        if order is None:
-            raise ImpossibleState(f"payment {payment.id} has no order")
-        payment = lock_payment(session, step.payment_id)
+        order, payment = lock_order_and_payment(session, step.payment_id)
         if result.outcome == "unknown" and payment.status == "PENDING":
             if flaws.active(self._settings, "store_provider_error"):
                 # FLAW(store_provider_error): "the provider failed" is taken for "declined"
@@ -446,6 +453,14 @@ def lock_order(session: Session, order_id: str, *, user: str | None = None) -> O
     if user is not None:
         query = query.where(Order.user_id == user)
     return session.execute(query.with_for_update()).scalar_one_or_none()
+
+
+def lock_order_and_payment(session: Session, payment_id: str) -> tuple[Order, Payment]:
+    """Lock a payment's order, then the payment (always in that order), fresh from the DB."""
+    order = lock_order(session, session.get_one(Payment, payment_id).order_id)
+    if order is None:
+        raise ImpossibleState(f"payment {payment_id} has no order")
+    return order, lock_payment(session, payment_id)
 
 
 def lock_payment(session: Session, payment_id: str) -> Payment:

@@ -18,6 +18,7 @@ from scenarios.steps import (
     ProviderFault,
     ReadOrder,
     Reconcile,
+    Step,
 )
 
 INVARIANTS = RECOVERY_INVARIANTS
@@ -25,23 +26,23 @@ BEYOND_RETRIES = 8
 """A fault that outlasts the checkout's own provider retries (they reuse one key, and the
 provider's fault hits replays too): the checkout's request ends without an answer."""
 
+
+def _story(fault: ProviderFault, *, reconcile_first: bool = False) -> tuple[Step, ...]:
+    retry = Capture(key="c1", patience=10)
+    settle = (Reconcile(), retry) if reconcile_first else (retry, Reconcile())
+    return (
+        CreateOrder(), Confirm(key="k1", manual_capture=True), ReadOrder(),
+        fault, Capture(key="c1"), ClearProviderFaults(), *settle, ReadOrder(),
+    )  # fmt: skip
+
+
 SCENARIOS = (
     Scenario(
         id="capture.lost_answer",
         title="The provider captures, then its answer is lost; the retried capture takes the "
         "money once and the order ends paid",
         threat="capture-lost-answer",
-        steps=(
-            CreateOrder(),
-            Confirm(key="k1", manual_capture=True),
-            ReadOrder(),
-            ProviderFault(mode="drop_after", count=BEYOND_RETRIES),
-            Capture(key="c1"),
-            ClearProviderFaults(),
-            Capture(key="c1", patience=10),
-            Reconcile(),
-            ReadOrder(),
-        ),
+        steps=_story(ProviderFault(mode="drop_after", count=BEYOND_RETRIES)),
         invariants=INVARIANTS,
         tags=("capture", "provider"),
         description="The first capture's answer never reaches the checkout: it must answer "
@@ -52,15 +53,9 @@ SCENARIOS = (
         title="The provider captures and answers 500; the checkout reconciles the capture, "
         "never tells 'failed'",
         threat="capture-lost-answer",
-        steps=(
-            CreateOrder(),
-            Confirm(key="k1", manual_capture=True),
+        steps=_story(
             ProviderFault(mode="error_after", status=500, count=BEYOND_RETRIES),
-            Capture(key="c1"),
-            ClearProviderFaults(),
-            Reconcile(),
-            Capture(key="c1", patience=10),
-            ReadOrder(),
+            reconcile_first=True,
         ),
         invariants=INVARIANTS,
         tags=("capture", "provider"),

@@ -7,6 +7,7 @@ capture adds columns and a phase that locks rows).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,6 +27,17 @@ def authorise(shopper: Shopper, key: str | None = None) -> tuple[dict[str, Any],
 def capture(shopper: Shopper, order_id: str, key: str | None) -> httpx.Response:
     headers = {} if key is None else {"Idempotency-Key": key}
     return shopper.http.post(f"/api/orders/{order_id}/capture", headers=headers)
+
+
+def patiently(send: Callable[[], httpx.Response], seconds: float = 15) -> httpx.Response:
+    """Send again while the answer is "not decided yet" (202 or 409), as a client would."""
+    deadline = time.monotonic() + seconds
+    answer = send()
+    while answer.status_code in (202, 409):
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.3)
+        answer = send()
+    return answer
 
 
 def test_confirm_only_authorises_and_capture_takes_the_money_once(
@@ -73,12 +85,7 @@ def test_capture_whose_answer_was_lost_is_retried_safely(
     assert lost.json()["status"] == "processing"
     assert len(fake.charges(order_id)) == 1  # the money was taken
     fake.clear_faults()
-    retry = capture(shopper, order_id, key)
-    deadline = time.monotonic() + 10
-    while retry.status_code in (202, 409):
-        assert time.monotonic() < deadline, retry.text
-        time.sleep(0.3)
-        retry = capture(shopper, order_id, key)
+    retry = patiently(lambda: capture(shopper, order_id, key))
     assert retry.status_code == 200, retry.text
     assert retry.json()["status"] == "paid"
     assert len(fake.charges(order_id)) == 1
@@ -136,13 +143,8 @@ def test_retry_with_a_new_key_under_search_lag_charges_once(
     fake.set_fault(endpoint="POST /v1/payment_intents", mode="drop_after", count=8)
     first = shopper.confirm(order_id, new_key())
     assert first.status_code == 202, first.text
-    second = shopper.confirm(order_id, new_key())
-    deadline = time.monotonic() + 15
-    key = second.request.headers["Idempotency-Key"]
-    while second.status_code in (202, 409):
-        assert time.monotonic() < deadline, second.text
-        time.sleep(0.3)
-        second = shopper.confirm(order_id, key)
+    key = new_key()
+    second = patiently(lambda: shopper.confirm(order_id, key))
     assert second.status_code == 200, second.text
     assert second.json()["payment_id"] == first.json()["payment_id"]
     assert len(fake.charges(order_id)) == 1
