@@ -403,6 +403,8 @@ class Interpreter:
 
     def network_fault(self, step: s.NetworkFault) -> None:
         confirm = self._api_section().confirm
+        if step.on == "capture":
+            confirm = _capture.section(self)
         rule = ProxyRule(
             step.rule, confirm.method, confirm_path_regex(confirm.path), step.count,
             step.delay_ms,
@@ -422,7 +424,7 @@ class Interpreter:
                 self.fault_problems.append(
                     f"network fault {rule.action} on {rule.method} {rule.path} never fired; "
                     f"requests through the proxy: {', '.join(seen) or 'none'}. Check "
-                    "[api.confirm] method and path"
+                    "[api.confirm] (or [api.capture]) method and path"
                 )
 
     def kill_target(self, step: s.KillTarget) -> None:

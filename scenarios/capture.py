@@ -15,6 +15,7 @@ from scenarios.steps import (
     ClearProviderFaults,
     Confirm,
     CreateOrder,
+    NetworkFault,
     ProviderFault,
     ReadOrder,
     Reconcile,
@@ -61,5 +62,23 @@ SCENARIOS = (
         tags=("capture", "provider"),
         description="The provider stores its 500 under the capture's key, so a replay of that "
         "key answers 500 again: only reading the intent settles it.",
+    ),
+    Scenario(
+        id="capture.client_answer_lost",
+        title="The capture's answer is lost between the checkout and the client; the client's "
+        "retry with the same key is answered from the stored response",
+        threat="capture-lost-answer",
+        steps=(
+            CreateOrder(),
+            Confirm(key="k1", manual_capture=True),
+            NetworkFault(rule="drop_response", on="capture"),
+            Capture(key="c1", through_proxy=True),
+            Capture(key="c1", patience=10),
+            Reconcile(),
+            ReadOrder(),
+        ),
+        tags=("capture", "network"),
+        description="The checkout captured and answered; only the client never heard. The "
+        "retry must be the same answer (replays_identical), not a second capture.",
     ),
 )

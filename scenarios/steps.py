@@ -114,11 +114,15 @@ class ClearProviderFaults:
 @dataclass(frozen=True)
 class NetworkFault:
     """Arm a rule in the proxy between the client and the checkout, for the next ``count``
-    confirm requests (the profile's own confirm method and path)."""
+    confirm requests (the profile's own confirm method and path), or capture requests."""
 
     rule: Literal["drop_response", "delay_response", "duplicate_request"]
     count: int = 1
     delay_ms: int = 0
+    on: Literal["confirm", "capture"] = "confirm"
+    """Which request the rule waits for: the confirm, or the capture (``[api.capture]``;
+    a scenario using it also has a ``Capture`` step, which needs the ``capture``
+    capability)."""
     needs = ("network_faults",)
 
 

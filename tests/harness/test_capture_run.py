@@ -16,7 +16,12 @@ from harness.target import Target, open_target
 from scenarios import get
 
 REFERENCE = Path(__file__).resolve().parents[2] / "targets" / "reference.toml"
-IDS = ("capture.lost_answer", "capture.provider_error", "provider.search_lag_new_key")
+IDS = (
+    "capture.lost_answer",
+    "capture.provider_error",
+    "capture.client_answer_lost",
+    "provider.search_lag_new_key",
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +72,13 @@ def test_the_search_lag_is_reported_and_the_retry_used_a_new_key(
     reports = {op["value"].get("mode"): op["value"] for op in ops(run, "fault_report")}
     assert "search_lag" in reports and "search_lag" in reports["search_lag"]
     assert reports["drop_after"]["fired_on_money"] >= 1
+
+
+def test_a_capture_answer_lost_on_the_way_to_the_client_is_replayed(
+    runs: dict[str, ScenarioRun],
+) -> None:
+    run = runs["capture.client_answer_lost"]
+    lost, retry = ops(run, "capture")
+    assert lost["type"] == "info" and "response" not in lost["value"]
+    assert retry["value"]["outcome"] == "success"
+    assert retry["value"].get("replayed") is True
