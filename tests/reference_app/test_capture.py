@@ -14,14 +14,20 @@ import httpx
 from _checkout_support import FakeControl, Shopper, new_key
 
 
-def authorise(shopper: Shopper, key: str | None = None) -> tuple[dict[str, Any], httpx.Response]:
+def authorise(shopper: Shopper) -> tuple[dict[str, Any], httpx.Response]:
     order = shopper.new_order()
+    return order, authorise_order(shopper, order["order_id"])[1]
+
+
+def authorise_order(shopper: Shopper, order_id: str) -> tuple[str, httpx.Response]:
+    """Confirm with manual capture (a new key): the provider only holds the amount."""
+    key = new_key()
     response = shopper.http.post(
-        f"/api/orders/{order['order_id']}/confirm",
+        f"/api/orders/{order_id}/confirm",
         json={"payment_method": "pm_card_visa", "capture_method": "manual"},
-        headers={"Idempotency-Key": key or new_key()},
+        headers={"Idempotency-Key": key},
     )
-    return order, response
+    return key, response
 
 
 def capture(shopper: Shopper, order_id: str, key: str | None) -> httpx.Response:
@@ -149,3 +155,22 @@ def test_retry_with_a_new_key_under_search_lag_charges_once(
     assert second.json()["payment_id"] == first.json()["payment_id"]
     assert len(fake.charges(order_id)) == 1
     assert shopper.order(order_id)["status"] == "paid"
+
+
+def test_an_authorisation_whose_answer_was_lost_is_found_by_the_reconciler(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    order = shopper.new_order()
+    order_id = order["order_id"]
+    fake.set_fault(endpoint="POST /v1/payment_intents", mode="drop_after", count=20)
+    _, lost = authorise_order(shopper, order_id)
+    assert lost.status_code == 202, lost.text
+    fake.clear_faults()
+    deadline = time.monotonic() + 15  # the reconciler runs every 0.5 s here
+    while shopper.order(order_id)["status"] != "authorized":
+        assert time.monotonic() < deadline, shopper.order(order_id)
+        time.sleep(0.2)
+    assert fake.charges(order_id) == []  # found as held, not taken
+    taken = capture(shopper, order_id, new_key())
+    assert taken.status_code == 200, taken.text
+    assert len(fake.charges(order_id)) == 1
