@@ -12,7 +12,6 @@ makes a key per click sends with a NEW key. Only a business-key guard on the ord
 from __future__ import annotations
 
 from scenarios._model import RECOVERY_INVARIANTS, Scenario
-from scenarios.capture import BEYOND_RETRIES
 from scenarios.steps import (
     ClearProviderFaults,
     Confirm,
@@ -21,6 +20,9 @@ from scenarios.steps import (
     ReadOrder,
     Reconcile,
 )
+
+UNTIL_CLEARED = 1000
+"""Every money-moving call is dropped after its work until ``ClearProviderFaults``."""
 
 SCENARIOS = (
     Scenario(
@@ -31,18 +33,19 @@ SCENARIOS = (
         steps=(
             CreateOrder(),
             ProviderFault(mode="search_lag", lag_ms=60_000),
-            ProviderFault(mode="drop_after", count=BEYOND_RETRIES),
+            ProviderFault(mode="drop_after", count=UNTIL_CLEARED),
             Confirm(key="k1"),
-            Confirm(key="k2", patience=10),
+            Confirm(key="k2"),
             ClearProviderFaults(),
+            Confirm(key="k2", patience=10),
             Reconcile(),
             ReadOrder(),
         ),
         invariants=RECOVERY_INVARIANTS,
         tags=("provider", "search"),
-        description="Both faults stay armed through the retry: a reconciler that searches "
-        "finds nothing and its replay loses its answer too, so it cannot settle the first "
-        "payment before the retry arrives. The drops run out after a few calls (the "
-        "checkout's own retries use them up) and the patient retry then gets its answer.",
+        description="Both faults stay armed through the second click's first answer: a "
+        "reconciler that searches finds nothing and its replay loses its answer too, so "
+        "nothing can settle the first payment before the second click is decided. Then the "
+        "faults are cleared and the same second key is sent until it is answered.",
     ),
 )

@@ -68,7 +68,7 @@ def test_the_search_lag_is_reported_and_the_retry_used_a_new_key(
 ) -> None:
     run = runs["provider.search_lag_new_key"]
     keys = [op["value"]["key"] for op in ops(run, "confirm")]
-    assert len(set(keys)) == 2
+    assert len(set(keys)) == 2 and keys[1] == keys[-1]
     reports = {op["value"].get("mode"): op["value"] for op in ops(run, "fault_report")}
     assert "search_lag" in reports and "search_lag" in reports["search_lag"]
     assert reports["drop_after"]["fired_on_money"] >= 1
