@@ -20,6 +20,7 @@ from harness.ledger import LedgerView
 from harness.profile import ProfileError, TargetProfile, parse_profile
 from scenarios import get
 from scenarios import steps as s
+from scenarios._model import Scenario
 
 if TYPE_CHECKING:
     from harness.interpreter import Interpreter
@@ -55,6 +56,14 @@ def test_without_the_section_capture_scenarios_are_not_applicable() -> None:
     assert get("capture.lost_answer").missing(frozenset(profile.capabilities())) == ["capture"]
     # search lag needs no capture: any API checkout can be judged by it
     assert get("provider.search_lag_new_key").missing(frozenset(profile.capabilities())) == []
+
+
+def test_steps_aimed_at_capture_need_the_capability() -> None:
+    for step in (s.Confirm(manual_capture=True), s.NetworkFault("drop_response", on="capture")):
+        assert "capture" in Scenario("x.y", "t", "threat", (s.CreateOrder(), step)).needs
+    steps = (s.CreateOrder(), s.Confirm(), s.NetworkFault("drop_response"))
+    plain = Scenario("x.y", "t", "threat", steps)
+    assert "capture" not in plain.needs
 
 
 @pytest.mark.parametrize(
