@@ -30,6 +30,8 @@ from reference_app.checkout import (
     _Answer,
     active_payment,
     cancel_for_new_attempt,
+    in_progress,
+    live_lease,
     lock_order,
     lock_order_and_payment,
     outcome_for,
@@ -119,6 +121,9 @@ class Capturer:
                     "with the same Idempotency-Key.",
                 )
             )
+        holder = live_lease(session, payment.id, now, exclude=key.id)
+        if holder is not None:  # another request is capturing it right now: wait for it
+            raise _Answer(in_progress(holder - now))
         payment.capture_status, payment.updated_at = "capturing", now
         key.recovery_point = "payment_created"
         return CaptureCall(key.id, payment.id, payment.provider_payment_intent)

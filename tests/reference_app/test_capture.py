@@ -6,6 +6,8 @@ capture adds columns and a phase that locks rows).
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -173,4 +175,40 @@ def test_an_authorisation_whose_answer_was_lost_is_found_by_the_reconciler(
     assert fake.charges(order_id) == []  # found as held, not taken
     taken = capture(shopper, order_id, new_key())
     assert taken.status_code == 200, taken.text
+    assert len(fake.charges(order_id)) == 1
+
+
+def test_twenty_captures_released_together_take_the_money_once(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """A real race: 20 threads, each its own key and connection, released by a barrier."""
+    order, _ = authorise(shopper)
+    order_id = order["order_id"]
+    fake.set_fault(endpoint="POST /v1/payment_intents/*/capture", mode="delay", delay_ms=300)
+    keys = [new_key() for _ in range(20)]
+    barrier = threading.Barrier(len(keys))
+    statuses = [0] * len(keys)
+
+    def worker(index: int) -> None:
+        with httpx.Client(
+            base_url=str(shopper.http.base_url), cookies=shopper.http.cookies, timeout=60
+        ) as client:
+            barrier.wait()
+            response = client.post(
+                f"/api/orders/{order_id}/capture", headers={"Idempotency-Key": keys[index]}
+            )
+            statuses[index] = response.status_code
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(keys))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert set(statuses) <= {200, 409}, statuses
+    assert statuses.count(200) >= 1
+    assert len(fake.charges(order_id)) == 1
+    fake.clear_faults()
+    for key in keys:  # every key ends with the one payment's answer
+        answer = patiently(functools.partial(capture, shopper, order_id, key))
+        assert answer.status_code == 200 and answer.json()["status"] == "paid", answer.text
     assert len(fake.charges(order_id)) == 1
