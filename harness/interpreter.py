@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from fake_provider.client import FakeProviderClient
-from harness import _webhooks
+from harness import _capture, _webhooks
 from harness._browsing import BrowserSession
 from harness._pointer import resolve_pointer
 from harness.drivers.api import ApiDriver, RequestSpec
@@ -35,9 +35,11 @@ from scenarios._model import Scenario
 
 NEMESIS = "nemesis"
 MONEY = "money"
+"""The fake provider's matcher for every call that can move money."""
 HOSTED = "hosted"
 """The provider fault endpoint for payments made on the provider's own pages."""
-"""The fake provider's matcher for every call that can move money."""
+SEARCH = "GET /v1/payment_intents/search"
+"""The fake provider's PaymentIntent search, which a ``search_lag`` fault acts on."""
 SCENARIO_USERS = ("alice", "bob")
 
 
@@ -100,6 +102,8 @@ class Interpreter:
         self._armed: list[list[str]] = []
         """Per ProviderFault step, the ids of the faults it armed (one per charge call) and
         not reported yet: the step proves something when any of them acted on money."""
+        self._lags: list[str] = []
+        """Ids of armed ``search_lag`` faults not reported yet."""
         self._requests_cursor: int | None = None
         self._rules: list[ProxyRule] = []
         self._apis: dict[tuple[str, bool], ApiDriver] = {}
@@ -120,6 +124,7 @@ class Interpreter:
             s.WaitWebhooks: self.wait_webhooks,
             s.ReplayWebhooks: self.replay_webhooks,
             s.ForgeWebhook: self.forge_webhook,
+            s.Capture: lambda step: _capture.capture(self, step),
         }
 
     # -- running ----------------------------------------------------------------------
@@ -270,11 +275,15 @@ class Interpreter:
             method = "pm_card_mastercard" if method != "pm_card_mastercard" else "pm_card_visa"
         forge = step.change == "amount"
         request = self.confirm_request(step.order, key, step.user, method, forge)
+        annotate = None
+        if step.manual_capture:
+            request = _capture.manual(self, request, step.user, key)
+            annotate = _capture.authorized_annotate(self)
         driver = self.api(step.user, through_proxy=step.through_proxy)
         value = {"tampered": True, "change": step.change} if step.change else None
         for _ in range(1 + step.patience):
-            done = driver.send(request, timeout=step.timeout_s, extra=value)
-            wait = _retry_after(done)
+            done = driver.send(request, timeout=step.timeout_s, extra=value, annotate=annotate)
+            wait = retry_after(done)
             if wait is None:
                 return
             time.sleep(wait)
@@ -319,6 +328,9 @@ class Interpreter:
         if self._requests_cursor is None:
             self._requests_cursor = self.provider.requests_cursor()
         group: list[str] = []
+        if step.mode == "search_lag":
+            self._search_lag(step)
+            return
         aims = [HOSTED] if step.at == "hosted_page" else provider.charge_calls or [MONEY]
         for endpoint in aims:
             done = self.provider_faults.start(
@@ -330,16 +342,41 @@ class Interpreter:
             group.append(str(reply["id"]))
         self._armed.append(group)
 
+    def _search_lag(self, step: s.ProviderFault) -> None:
+        """Arm the fake's search lag: it acts on searches, not on money. Whether it fired
+        (the checkout searched while a new intent was hidden) is reported, and not firing is
+        no error: a checkout that never searches is not exposed to the lag. The story's
+        money-moving fault is what must fire."""
+        done = self.provider_faults.start(SEARCH, "search_lag", delay_ms=step.lag_ms)
+        reply = done.value.get("reply") if done is not None else None
+        if not isinstance(reply, dict) or not reply.get("id"):
+            raise StepError(f"the provider armed no search lag (reply {reply!r})")
+        self._lags.append(str(reply["id"]))
+
+    def _report_search_lags(self, records: Mapping[str, Mapping[str, Any]]) -> None:
+        lags, self._lags = self._lags, []
+        for lag in lags:
+            record = dict(records.get(lag) or {"id": lag, "fired": 0, "hits": []})
+            hidden = record.get("hits")
+            fired = len(hidden) if isinstance(hidden, list) else 0
+            op = self.history.invoke(NEMESIS, "fault_report", {"fault": "provider", **record})
+            if fired:
+                what = "hid new intents from the checkout's searches"
+            else:
+                what = "never fired: the checkout did not search while a new intent was hidden"
+            self.history.ok(op, {"fired": fired, "fired_on_money": 0, "search_lag": what})
+
     def clear_provider_faults(self, step: s.ClearProviderFaults) -> None:
         self._report_provider_faults()
         self.provider_faults.stop()
 
     def _report_provider_faults(self) -> None:
         """Write what each armed provider fault did into the history (``fault_report``)."""
-        if not self._armed:
+        if not self._armed and not self._lags:
             return
         groups, self._armed = self._armed, []
         records = {str(r.get("id")): r for r in self.provider.faults()}
+        self._report_search_lags(records)
         for group in groups:
             acted, fired, aims, mode = False, False, [], ""
             for fault_id in group:
@@ -375,6 +412,8 @@ class Interpreter:
 
     def network_fault(self, step: s.NetworkFault) -> None:
         confirm = self._api_section().confirm
+        if step.on == "capture":
+            confirm = _capture.section(self)
         rule = ProxyRule(
             step.rule, confirm.method, confirm_path_regex(confirm.path), step.count,
             step.delay_ms,
@@ -394,7 +433,7 @@ class Interpreter:
                 self.fault_problems.append(
                     f"network fault {rule.action} on {rule.method} {rule.path} never fired; "
                     f"requests through the proxy: {', '.join(seen) or 'none'}. Check "
-                    "[api.confirm] method and path"
+                    "[api.confirm] (or [api.capture]) method and path"
                 )
 
     def kill_target(self, step: s.KillTarget) -> None:
@@ -487,7 +526,7 @@ def _status_or_error(op: Op) -> str:
     return str(op.value.get("error", "no response"))
 
 
-def _retry_after(op: Op) -> float | None:
+def retry_after(op: Op) -> float | None:
     """Seconds to wait before asking again, if the answer was "not decided yet"."""
     response = op.value.get("response")
     if not isinstance(response, dict) or response.get("status") not in (202, 409):

@@ -260,11 +260,38 @@ class ReadOrder(_Section):
         return _check_placeholders(value, {"order_id", "user"})  # type: ignore[no-any-return]
 
 
+class CaptureSection(Confirm):
+    """Manual capture: how a confirm asks only to authorise, and how the money is taken.
+    ``method``, ``path``, ``body`` and ``idempotency_header`` are the capture request's, with
+    the confirm's rules (``{payment_method}`` is not offered in a capture body)."""
+
+    path: str = "/api/orders/{order_id}/capture"
+    confirm_body: dict[str, Any] = Field(default_factory=dict)
+    """Merged into the confirm body when a scenario asks for manual capture (e.g.
+    ``{capture_method = "manual"}``); empty when the checkout always captures manually."""
+    authorized_pointer: str = "/status"
+    """JSON pointer into the confirm's answer that tells an authorisation from a payment."""
+    authorized_value: str | int | bool = "authorized"
+    """Its value for "authorised, not taken": such an answer is not told as a success."""
+
+    @field_validator("authorized_pointer")
+    @classmethod
+    def _pointers(cls, value: str) -> str:
+        return _pointer(value)
+
+    @field_validator("body", "confirm_body")
+    @classmethod
+    def _body(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_placeholders(value, {"order_id", "user", "key"})  # type: ignore[no-any-return]
+
+
 class ApiSection(_Section):
     create_order: CreateOrder = Field(default_factory=CreateOrder)
     confirm: Confirm = Field(default_factory=Confirm)
     read_order: ReadOrder | None = None
     catalog_path: str | None = None
+    capture: CaptureSection | None = None
+    """Manual capture (authorise at confirm, take the money later); absent: not offered."""
 
 
 class Selectors(_Section):
@@ -431,6 +458,8 @@ class TargetProfile(_Section):
                 caps.add("idempotency_key")
             if "payment_method" in placeholders(self.api.confirm.body):
                 caps.add("payment_method")
+            if self.api.capture is not None:
+                caps.add("capture")
         if self.browser is not None:
             caps.add("browser")
             if self.browser.spa_entry_path:

@@ -32,6 +32,7 @@ Capability: TypeAlias = Literal[
     "payment_method",
     "choose_card",
     "threeds",
+    "capture",
 ]
 """What a target profile lets the harness do; scenarios declare the ones they need."""
 

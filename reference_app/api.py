@@ -14,6 +14,7 @@ from reference_app.checkout import REPLAYED_HEADER
 from reference_app.errors import PROBLEM, ProblemError
 from reference_app.schemas import (
     ConfirmIn,
+    ConfirmOutcome,
     ConfirmResult,
     Health,
     OrderCreated,
@@ -134,6 +135,40 @@ def confirm_order(
         user, order_id, idempotency_key, payload, method=request.method, path=request.url.path,
         return_url=threeds.return_url(request, order_id, spa=True),
     )  # fmt: skip
+    headers = {k: v for k, v in outcome.headers.items() if k.lower() != "content-type"}
+    media = outcome.headers.get("Content-Type", "application/json")
+    if outcome.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
+
+
+@router.post(
+    "/api/orders/{order_id}/capture",
+    response_model=ConfirmResult,
+    tags=["orders"],
+    responses={
+        **_PROBLEMS,
+        202: {"description": "The provider's answer was lost; retry with the same key."},
+        409: {"model": Problem, "description": "Nothing authorised to capture, or busy."},
+    },
+)
+def capture_order(
+    order_id: str,
+    request: Request,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+) -> JSONResponse:
+    """Take the money of an order confirmed with ``"capture_method": "manual"``, once.
+
+    Same key rules as confirm: a repeat answers the stored response (replayed).
+    """
+    user = _user(request)
+    outcome = _service(request).capture(
+        user, order_id, idempotency_key, method=request.method, path=request.url.path
+    )
+    return _json_outcome(outcome)
+
+
+def _json_outcome(outcome: ConfirmOutcome) -> JSONResponse:
     headers = {k: v for k, v in outcome.headers.items() if k.lower() != "content-type"}
     media = outcome.headers.get("Content-Type", "application/json")
     if outcome.replayed:

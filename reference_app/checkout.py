@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from reference_app import db, flaws
+from reference_app import authorization, db, flaws
 from reference_app._crash import crash_point
 from reference_app.config import Settings
 from reference_app.errors import PROBLEM, problem_body
@@ -166,22 +166,9 @@ class Checkout:
             ).scalar_one_or_none()
             if anyone is not None:
                 return Respond(replay(anyone))
-        key = self._lock_key(session, request, now)
-        if key.fingerprint != request.fingerprint:
-            raise _Answer(
-                problem(
-                    422,
-                    "idempotency-key-reused",
-                    "This Idempotency-Key was used with a different request (method, path or "
-                    "body). Use a new key for a new request.",
-                )
-            )
-        if key.recovery_point == "finished":
-            return Respond(replay(key))
-        if key.locked_until is not None and key.locked_until > now and key.lease_token != token:
-            raise _Answer(in_progress(key.locked_until - now))
-        key.locked_until = now + self._lease
-        key.lease_token = token
+        key = self.take_key(session, request, now, token)
+        if isinstance(key, Respond):
+            return key
         if flaws.active(self._settings, "lock_across_call_released_early"):
             # FLAW(lock_across_call_released_early): the lease only covers this transaction,
             # not the provider call after it; and a request that finds the key free takes it
@@ -213,7 +200,18 @@ class Checkout:
             return Respond(store(key, outcome_for(order, paid)))
 
         pending = active_payment(session, order.id)
-        if pending is not None and flaws.active(self._settings, "no_business_key_guard"):
+        if pending is not None and flaws.active(self._settings, "search_before_charge"):
+            # FLAW(search_before_charge): the order's own rows are not the guard; the
+            # provider is. Search it for an intent tagged with this order: a succeeded one
+            # settles the order, none found means "never charged", so the live payment is
+            # given up and a new one (new provider key) charged. Search lags behind charges.
+            found = self._provider.find_by_metadata("order_id", order.id)
+            if found is not None and found.outcome == "succeeded" and pending.status == "PENDING":
+                settle(session, order, pending, found)
+                key.order_id, key.payment_id = order.id, pending.id
+                return Respond(store(key, outcome_for(order, pending)))
+            cancel_for_new_attempt(session, pending, now)
+        elif pending is not None and flaws.active(self._settings, "no_business_key_guard"):
             # FLAW(no_business_key_guard): only the client's key dedupes. Another key's live
             # payment for this order is not reused nor waited for: it is cancelled to make
             # room (which is what lets a second row past UNIQUE active_order_id).
@@ -240,6 +238,7 @@ class Checkout:
 
         payment = new_payment(order, str(request.payload["payment_method"]), now, amount)
         payment.return_url = request.return_url
+        payment.capture_method = authorization.capture_method_for(request.payload, self._settings)
         if flaws.active(self._settings, "charge_before_record"):
             # FLAW(charge_before_record): the payment row and its provider key are written
             # only after the provider call (in finish); a crash or a retry in between finds
@@ -251,6 +250,30 @@ class Checkout:
         key.order_id, key.payment_id = order.id, payment.id
         key.recovery_point = "payment_created"
         return Charge(key.id, payment.id, charge_request(payment), created=True)
+
+    def take_key(
+        self, session: Session, request: ConfirmRequest, now: datetime, token: str
+    ) -> IdempotencyKey | Respond:
+        """Lock the (user, key) row and lease it to this request; a key reused for another
+        request is refused (422), a finished one answers its stored response, one another
+        request holds answers 409 (both raise or return before anything else is read)."""
+        key = self._lock_key(session, request, now)
+        if key.fingerprint != request.fingerprint:
+            raise _Answer(
+                problem(
+                    422,
+                    "idempotency-key-reused",
+                    "This Idempotency-Key was used with a different request (method, path or "
+                    "body). Use a new key for a new request.",
+                )
+            )
+        if key.recovery_point == "finished":
+            return Respond(replay(key))
+        if key.locked_until is not None and key.locked_until > now and key.lease_token != token:
+            raise _Answer(in_progress(key.locked_until - now))
+        key.locked_until = now + self._lease
+        key.lease_token = token
+        return key
 
     def _amount(self, order: Order, request: ConfirmRequest) -> int:
         """The amount to charge: the order's. A client's differing ``amount`` is refused."""
@@ -382,11 +405,7 @@ class Checkout:
             key.payment_id = step.unrecorded.id
         if key.recovery_point == "finished":
             return replay(key)
-        payment = session.get_one(Payment, step.payment_id)
-        order = lock_order(session, payment.order_id)
-        if order is None:
-            raise ImpossibleState(f"payment {payment.id} has no order")
-        payment = lock_payment(session, step.payment_id)
+        order, payment = lock_order_and_payment(session, step.payment_id)
         if result.outcome == "action" and payment.status == "PENDING":
             return store(key, requires_action(order, payment, result, utcnow()))
         if result.outcome == "unknown" and payment.status == "PENDING":
@@ -405,6 +424,9 @@ class Checkout:
                 key.recovery_point = "provider_called"
                 key.locked_until = key.lease_token = None
                 return processing(order, payment)
+        if result.outcome == "authorized" and payment.status == "PENDING":
+            outcome = authorization.record_authorized(order, payment, result.intent_id)
+            return store(key, outcome)
         settle(session, order, payment, result)
         return store(key, outcome_for(order, payment))
 
@@ -419,7 +441,8 @@ def settle(session: Session, order: Order, payment: Payment, result: ChargeResul
     result that contradicts it is ignored when harmless (a late failure after a success) and
     raises when it means money moved on a payment we consider FAILED.
     """
-    if result.outcome in ("unknown", "action"):  # "action": the customer has yet to act
+    # "action": the customer has yet to act; "authorized": held, not captured yet
+    if result.outcome in ("unknown", "action", "authorized"):
         return False
     if payment.status != "PENDING":
         if payment.status == "FAILED" and result.outcome == "succeeded":
@@ -431,6 +454,8 @@ def settle(session: Session, order: Order, payment: Payment, result: ChargeResul
             raise ImpossibleState(f"order {order.id} is already paid; {payment.id} was PENDING")
         payment.status = "CONFIRMED"
         order.status, order.updated_at = "paid", now
+        if payment.capture_method == "manual":
+            payment.capture_status = "captured"
     else:
         payment.status = "FAILED"
         payment.active_order_id = None
@@ -448,6 +473,14 @@ def lock_order(session: Session, order_id: str, *, user: str | None = None) -> O
     if user is not None:
         query = query.where(Order.user_id == user)
     return session.execute(query.with_for_update()).scalar_one_or_none()
+
+
+def lock_order_and_payment(session: Session, payment_id: str) -> tuple[Order, Payment]:
+    """Lock a payment's order, then the payment (always in that order), fresh from the DB."""
+    order = lock_order(session, session.get_one(Payment, payment_id).order_id)
+    if order is None:
+        raise ImpossibleState(f"payment {payment_id} has no order")
+    return order, lock_payment(session, payment_id)
 
 
 def lock_payment(session: Session, payment_id: str) -> Payment:
@@ -527,6 +560,7 @@ def charge_request(payment: Payment) -> ChargeRequest:
         order_id=payment.order_id,
         payment_id=payment.id,
         return_url=payment.return_url,
+        capture_method=payment.capture_method,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -27,6 +28,7 @@ ENV_VARS: dict[str, str] = {
     "reconcile_interval_seconds": "NODOUBLE_RECONCILE_INTERVAL_SECONDS",
     "reaper_interval_seconds": "NODOUBLE_REAPER_INTERVAL_SECONDS",
     "provider_timeout_seconds": "NODOUBLE_PROVIDER_TIMEOUT_SECONDS",
+    "capture_method": "NODOUBLE_CAPTURE_METHOD",
 }
 
 
@@ -53,6 +55,10 @@ class Settings(BaseModel):
     provider_max_attempts: int = Field(default=4, ge=1, le=20)
     reaper_interval_seconds: float = Field(default=3600.0, ge=0)
     """How often expired idempotency keys are removed (reference_app/reaper.py); 0: never."""
+    capture_method: Literal["automatic", "manual", "automatic_only"] = "automatic"
+    """How a confirm takes the money (reference_app/capture.py): ``automatic`` captures at
+    once unless the confirm asks ``capture_method: manual``; ``manual`` only authorises
+    unless it asks ``automatic``; ``automatic_only`` refuses manual capture."""
 
     @field_validator("database_url")
     @classmethod

@@ -139,6 +139,18 @@ FLAWS: dict[str, Flaw] = {
             "new intent instead of confirming the same one again",
             "reference_app/checkout.py:Checkout._claim",
         ),
+        Flaw(
+            "capture_error_is_final",
+            "a capture whose provider answer was lost or a 5xx is stored as failed: the "
+            "payment is closed and the customer told 'not charged' though the money was taken",
+            "reference_app/capture.py:Capturer._finish",
+        ),
+        Flaw(
+            "search_before_charge",
+            "the per-order guard is a provider search for an intent tagged with the order "
+            "instead of the checkout's own live payment; search lags, so a retry charges again",
+            "reference_app/checkout.py:Checkout._claim",
+        ),
     )
 }
 """Every flaw, by name, in the order ``nodouble flaws`` runs them."""

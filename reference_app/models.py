@@ -141,6 +141,17 @@ class Payment(Base):
         comment="while PENDING: the provider page where the customer must authenticate "
         "(3-D Secure); the payment awaits the customer, not the provider",
     )
+    capture_method: Mapped[str] = mapped_column(
+        sa.String(12),
+        default="automatic",
+        server_default="automatic",
+        comment="automatic (confirm takes the money) or manual (confirm authorises only)",
+    )
+    capture_status: Mapped[str | None] = mapped_column(
+        sa.String(12),
+        comment="manual capture only: authorized (held, PENDING), capturing (capture asked, "
+        "answer not known yet), captured (CONFIRMED); NULL before the provider answered",
+    )
 
 
 class IdempotencyKey(Base):

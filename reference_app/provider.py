@@ -19,8 +19,9 @@ from reference_app import flaws
 
 log = logging.getLogger("reference_app.provider")
 
-ChargeOutcome = Literal["succeeded", "declined", "unknown", "action"]
-"""``action``: the provider waits for the customer (3-D Secure); nothing is charged yet."""
+ChargeOutcome = Literal["succeeded", "declined", "unknown", "action", "authorized"]
+"""``action``: the provider waits for the customer (3-D Secure); nothing is charged yet.
+``authorized``: a manual-capture intent waits in ``requires_capture`` (no money moved)."""
 _RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 _FAILED_INTENT_STATUSES = frozenset({"requires_payment_method", "canceled"})
 
@@ -37,6 +38,7 @@ class ChargeRequest:
     payment_id: str
     return_url: str | None = None
     """Where the provider sends the customer back after 3-D Secure (stored on the payment)."""
+    capture_method: str = "automatic"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class ProviderClient:
             "metadata[order_id]": request.order_id,
             "metadata[payment_id]": request.payment_id,
         }
+        if request.capture_method == "manual":
+            form["capture_method"] = "manual"
         if request.return_url:
             form["return_url"] = request.return_url
         return self._post_with_retries("/v1/payment_intents", form, request.provider_key)
@@ -121,6 +125,30 @@ class ProviderClient:
             # FLAW(no_provider_key): no idempotency key, so every retry below (and every
             # resumed attempt) is a brand-new charge for the provider.
             headers = {}
+        return self._post_retried(path, form, headers)
+
+    def capture(self, intent_id: str, provider_key: str) -> ChargeResult:
+        """``POST /v1/payment_intents/{id}/capture``, retried with the same key.
+
+        A capture refused because the intent is already ``succeeded`` says the money was
+        taken (by an earlier request whose answer was lost): ``succeeded``, never a failure.
+        """
+        path = f"/v1/payment_intents/{intent_id}/capture"
+        result = self._post_retried(path, {}, {"Idempotency-Key": provider_key})
+        if result.outcome == "declined" and result.code == "payment_intent_unexpected_state":
+            return self.retrieve(intent_id)
+        return result
+
+    def retrieve(self, intent_id: str) -> ChargeResult:
+        """Like :meth:`retrieve_intent`, with ``unknown`` when the provider cannot answer."""
+        try:
+            return self.retrieve_intent(intent_id)
+        except ProviderUnavailable as exc:
+            return ChargeResult("unknown", intent_id, detail=str(exc))
+
+    def _post_retried(
+        self, path: str, form: dict[str, str], headers: dict[str, str]
+    ) -> ChargeResult:
         last = "no attempt"
         for attempt in range(1, self._max_attempts + 1):
             try:
@@ -142,7 +170,11 @@ class ProviderClient:
 
         Raises ``ProviderUnavailable`` when the provider cannot answer.
         """
-        query = f"metadata['payment_id']:'{payment_id}'"
+        return self.find_by_metadata("payment_id", payment_id)
+
+    def find_by_metadata(self, name: str, value: str) -> ChargeResult | None:
+        """Search the intents whose ``metadata[name]`` is ``value``; a succeeded one wins."""
+        query = f"metadata['{name}']:'{value}'"
         try:
             response = self._client.get("/v1/payment_intents/search", params={"query": query})
         except httpx.TransportError as exc:
@@ -197,6 +229,8 @@ def _intent_result(intent: dict[str, Any]) -> ChargeResult:
         url = redirect.get("url") if isinstance(redirect, dict) else None
         if isinstance(url, str) and url:
             return ChargeResult("action", ident, None, "payment intent requires_action", url)
+    if status == "requires_capture":
+        return ChargeResult("authorized", ident, None, "payment intent is requires_capture")
     if status in _FAILED_INTENT_STATUSES:
         error = intent.get("last_payment_error")
         code = "payment_failed"

@@ -9,6 +9,10 @@ For each PENDING payment that no live request is working on:
    which case a replay could charge twice and the payment is failed as ``abandoned``;
 3. compare-and-set the answer (``checkout.settle``), like the checkout and the webhooks.
 
+A manual-capture payment that is only authorised (``requires_capture``) stays PENDING and
+is left alone; one whose capture was asked and not answered (``capturing``) has its capture
+sent again with the same provider key (``capture.reconcile_capture``).
+
 It never creates a second charge and never leaves a charged order unpaid.
 """
 
@@ -23,6 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from reference_app import db
+from reference_app.authorization import record_authorized
+from reference_app.capture import reconcile_capture
 from reference_app.checkout import charge_request, live_lease, lock_order, lock_payment, settle
 from reference_app.models import Payment, utcnow
 from reference_app.provider import ChargeResult, ProviderClient, ProviderUnavailable
@@ -84,6 +90,9 @@ def _reconcile_one(
         return payment.status
     if busy and not ignore_leases:
         return "PENDING"  # a live request is on it; it will finish or its lease will lapse
+    captured = reconcile_capture(sessions, provider, payment)
+    if captured is not None:
+        return captured
 
     try:
         result = provider.find_by_payment_id(payment_id)
@@ -105,7 +114,10 @@ def _reconcile_one(
         if order is None:
             raise RuntimeError(f"payment {payment_id} has no order")
         locked = lock_payment(session, payment_id)
-        settle(session, order, locked, final)
+        if final.outcome == "authorized" and locked.status == "PENDING":
+            record_authorized(order, locked, final.intent_id)  # manual capture: held
+        else:
+            settle(session, order, locked, final)
         return locked.status
 
     return db.transaction(sessions, apply)

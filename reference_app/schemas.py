@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +38,11 @@ class ConfirmIn(BaseModel):
         description="Optional: the amount the customer saw, in minor units. It is never "
         "charged; if it differs from the order's amount the confirm is refused (422).",
     )
+    capture_method: Literal["automatic", "manual"] | None = Field(
+        default=None,
+        description="Optional: manual only authorises the amount; POST .../capture takes "
+        "it. Unset: the checkout's setting (NODOUBLE_CAPTURE_METHOD) decides.",
+    )
 
 
 class SessionIn(BaseModel):
@@ -61,6 +66,10 @@ class PaymentView(BaseModel):
     payment_id: str
     status: str = Field(description="PENDING, CONFIRMED or FAILED")
     amount: int
+    capture_method: str = Field(default="automatic", description="automatic or manual")
+    capture_status: str | None = Field(
+        default=None, description="manual capture: authorized, capturing or captured"
+    )
     currency: str
     provider_payment_intent: str | None
     failure_code: str | None
@@ -73,7 +82,7 @@ class PaymentView(BaseModel):
 
 class OrderView(BaseModel):
     order_id: str
-    status: str = Field(description="open or paid")
+    status: str = Field(description="open, authorized (manual capture, not yet taken) or paid")
     amount: int
     currency: str
     items: list[LineItemOut]

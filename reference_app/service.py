@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reference_app import catalog, db, flaws
+from reference_app import authorization, catalog, db, flaws
+from reference_app.capture import Capturer
 from reference_app.checkout import Checkout, ConfirmRequest, key_problem, problem
 from reference_app.config import Settings
 from reference_app.models import Order, Payment, utcnow
@@ -40,6 +41,7 @@ class CheckoutService:
         self.settings = settings
         self._sessions = sessions
         self._checkout = Checkout(sessions, provider, settings)
+        self._capturer = Capturer(sessions, provider, settings, self._checkout)
 
     def catalog(self) -> list[Product]:
         return [
@@ -130,8 +132,25 @@ class CheckoutService:
             errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
             return problem(422, "validation", "The confirm body is invalid.", errors=errors)
         payload = body.model_dump(exclude_none=True)
+        if authorization.manual_refused(payload, self.settings):
+            return problem(
+                422,
+                "manual-capture-off",
+                "This checkout captures at once (NODOUBLE_CAPTURE_METHOD=automatic_only); "
+                'leave capture_method out or send "automatic".',
+            )
         request = ConfirmRequest(user, order_id, key, payload, method, path, return_url)
         return self._checkout.confirm(request)
+
+    def capture(
+        self, user: str, order_id: str, key: str | None, *, method: str, path: str
+    ) -> ConfirmOutcome:
+        """Take the money of an authorised order, at most once (see capture.py)."""
+        bad_key = key_problem(key)
+        if bad_key is not None:
+            return bad_key
+        assert key is not None
+        return self._capturer.capture(ConfirmRequest(user, order_id, key, {}, method, path))
 
     def page_confirm_key(self, user: str, order_id: str) -> str:
         """The confirm page's server-issued key: stable until a payment attempt fails.
@@ -155,9 +174,12 @@ class CheckoutService:
 
 
 def _view(order: Order, payment: Payment | None) -> OrderView:
+    status = order.status
+    if payment is not None and payment.status == "PENDING" and payment.capture_status:
+        status = "authorized"  # manual capture: held, not taken
     return OrderView(
         order_id=order.id,
-        status=order.status,
+        status=status,
         amount=order.amount,
         currency=order.currency,
         items=[LineItemOut.model_validate(line) for line in order.line_items],
@@ -171,5 +193,7 @@ def _view(order: Order, payment: Payment | None) -> OrderView:
             provider_payment_intent=payment.provider_payment_intent,
             failure_code=payment.failure_code,
             action_url=payment.action_url if payment.status == "PENDING" else None,
+            capture_method=payment.capture_method,
+            capture_status=payment.capture_status,
         ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.types import Capability
-from scenarios.steps import BrowserCheckout, Step
+from scenarios.steps import BrowserCheckout, Confirm, NetworkFault, Step
 
 DEFAULT_INVARIANTS: tuple[str, ...] = (
     "at_most_one_charge",
@@ -64,8 +64,15 @@ class Scenario:
             needed.update(step.needs)  # type: ignore[arg-type]
             if isinstance(step, BrowserCheckout) and step.spa:
                 needed.add("browser_spa")
+            if isinstance(step, Confirm | NetworkFault) and _on_capture(step):
+                needed.add("capture")
         return frozenset(needed)
 
     def missing(self, capabilities: frozenset[str]) -> list[str]:
         """The needs the target does not declare, sorted (empty: applicable)."""
         return sorted(set(self.needs) - set(capabilities))
+
+
+def _on_capture(step: Confirm | NetworkFault) -> bool:
+    """A confirm that only authorises, or a network fault aimed at the capture request."""
+    return step.manual_capture if isinstance(step, Confirm) else step.on == "capture"

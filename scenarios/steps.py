@@ -49,6 +49,9 @@ class Confirm:
     patience: int = 0
     """Like a real client, send the same request again after a 409 or 202 answer (waiting
     for its Retry-After, at most 2 s), up to this many more times."""
+    manual_capture: bool = False
+    """Ask only to authorise (the profile's ``[api.capture] confirm_body``); a ``Capture``
+    step takes the money. An answer that reads as authorised is not a success."""
     needs = ("api",)
 
 
@@ -93,7 +96,11 @@ class ProviderFault:
     apply, and ``await_webhook`` (only there) holds the redirect back to the shop until the
     payment's webhook events were delivered, or ``delay_ms`` (default 10 s) passes. A
     ``drop_after`` or ``hang_after`` there charges the customer while the browser never
-    comes back to the shop's success URL."""
+    comes back to the shop's success URL.
+
+    ``search_lag`` aims at the provider's PaymentIntent search instead: intents created less
+    than ``lag_ms`` ago stay out of its results until the fault is cleared (``count`` is
+    ignored). It fires only on a checkout that searches; its report says whether it did."""
 
     mode: Literal[
         "delay",
@@ -103,11 +110,14 @@ class ProviderFault:
         "hang_after",
         "in_flight",
         "await_webhook",
+        "search_lag",
     ]
     status: int | None = None
     delay_ms: int = 0
     count: int = 1
     at: Literal["api", "hosted_page"] = "api"
+    lag_ms: int = 60_000
+    """``search_lag`` only: how long a new intent stays out of search."""
     needs = ("provider_faults",)
 
 
@@ -119,11 +129,15 @@ class ClearProviderFaults:
 @dataclass(frozen=True)
 class NetworkFault:
     """Arm a rule in the proxy between the client and the checkout, for the next ``count``
-    confirm requests (the profile's own confirm method and path)."""
+    confirm requests (the profile's own confirm method and path), or capture requests."""
 
     rule: Literal["drop_response", "delay_response", "duplicate_request"]
     count: int = 1
     delay_ms: int = 0
+    on: Literal["confirm", "capture"] = "confirm"
+    """Which request the rule waits for: the confirm, or the capture (``[api.capture]``;
+    a scenario using it also has a ``Capture`` step, which needs the ``capture``
+    capability)."""
     needs = ("network_faults",)
 
 
@@ -278,6 +292,24 @@ class Authenticate3DS:
     needs = ("browser", "threeds")
 
 
+# --- manual capture steps -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Ask the checkout to take the money of an order confirmed with ``manual_capture``
+    (the profile's ``[api.capture]``), with Idempotency-Key ``key``."""
+
+    order: str = "o1"
+    key: str | None = "c1"
+    user: str = "alice"
+    through_proxy: bool = False
+    """Send through the network fault proxy instead of straight to the target."""
+    patience: int = 0
+    """Send the same request again after a 409 or 202 answer, up to this many more times."""
+    needs = ("capture",)
+
+
 Step = (
     CreateOrder | Confirm | Burst | ReadOrder
     | ProviderFault | ClearProviderFaults | NetworkFault | KillTarget | RestartTarget
@@ -285,4 +317,5 @@ Step = (
     | ListenWebhooks | WaitWebhooks | ReplayWebhooks | ForgeWebhook
     | BrowserCheckout | OpenConfirm | ClickPay | Navigate | Offline | WaitForState
     | ChooseCard | Authenticate3DS
+    | Capture
 )  # fmt: skip

@@ -18,8 +18,9 @@ from harness.ledger import DEFAULT_BUSINESS_KEY, LedgerEntry, LedgerView
 from harness.types import Evidence, JSONDict, Severity, Validity
 
 UNKNOWN: Literal["unknown"] = "unknown"
-PAYMENT_FS: frozenset[str] = frozenset({"confirm", "submit"})
-"""Operations that ask the checkout to take money: an API confirm, a browser form submit."""
+PAYMENT_FS: frozenset[str] = frozenset({"confirm", "submit", "capture"})
+"""Operations that ask the checkout to take money: an API confirm, a browser form submit,
+a capture of an authorised payment (manual capture)."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def test_reference_profile_loads() -> None:
         "payment_method",
         "choose_card",
         "threeds",
+        "capture",
     }
 
 
