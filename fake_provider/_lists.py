@@ -1,4 +1,4 @@
-"""List endpoints, newest first: ``GET /v1/payment_intents`` and ``GET /v1/charges``.
+"""List endpoints, newest first: ``GET /v1/payment_intents``, ``/v1/charges``, ``/v1/refunds``.
 
 Stripe's list contract: ``{"object": "list", "data", "has_more", "url"}``, newest first,
 ``limit`` 1 to 100 (default 10), ``starting_after`` / ``ending_before`` an object id of an
@@ -22,6 +22,8 @@ from fake_provider.types import JSON
 
 Handle = Callable[[Request, Callable[[Params], Work]], Any]
 _BOUNDS = ("gt", "gte", "lt", "lte")
+_KINDS = {"intents": "payment_intent", "charges": "charge", "refunds": "refund"}
+"""Table → the object kind a 404 names."""
 
 
 def newest_first(rows: list[Any]) -> list[Any]:
@@ -64,8 +66,7 @@ def prepare_list(
             ids = [o["id"] for o in found]
             cursor, param = (after, "starting_after") if after else (before, "ending_before")
             if cursor is not None and cursor not in ids:
-                kind = "payment_intent" if table == "intents" else "charge"
-                pay.load(table, kind, cursor, ctx.account, param)  # a 404 when unknown
+                pay.load(table, _KINDS[table], cursor, ctx.account, param)  # a 404 when unknown
                 page, more = [], False  # it exists, but other filters leave it out
             elif after:
                 start = ids.index(after) + 1
@@ -113,6 +114,9 @@ def _timestamp(value: Any, param: str) -> int:
 def routes(pay: Payments, handle: Handle) -> list[Route]:
     intents = prepare_list(pay, "intents", "/v1/payment_intents")
     charges = prepare_list(pay, "charges", "/v1/charges", {"payment_intent": "payment_intent"})
+    refunds = prepare_list(
+        pay, "refunds", "/v1/refunds", {"charge": "charge", "payment_intent": "payment_intent"}
+    )
 
     async def list_intents(request: Request) -> Response:
         response: Response = await handle(request, intents)
@@ -122,7 +126,12 @@ def routes(pay: Payments, handle: Handle) -> list[Route]:
         response: Response = await handle(request, charges)
         return response
 
+    async def list_refunds(request: Request) -> Response:
+        response: Response = await handle(request, refunds)
+        return response
+
     return [
         Route("/v1/payment_intents", list_intents, methods=["GET"]),
         Route("/v1/charges", list_charges, methods=["GET"]),
+        Route("/v1/refunds", list_refunds, methods=["GET"]),
     ]

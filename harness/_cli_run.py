@@ -16,8 +16,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness._preflight import SetupError, check_provider
+from harness._preflight import SetupError
 from harness.browser import find_chromium
+from harness.ledger_sources import open_source
+from harness.ledger_sources.stripe import read_test_key
 from harness.profile import ProfileError, load_profile
 from harness.reports import RunReport, write_reports
 from harness.runner import Runner, RunOptions
@@ -46,6 +48,8 @@ def execute(
 ) -> int:
     try:
         profile = load_profile(target or REFERENCE_PROFILE)
+        if profile.provider.ledger == "stripe":
+            read_test_key(profile.provider)  # a live key or a missing variable: refused here
     except ProfileError as exc:
         return _say(err, str(exc), 2)
     chosen = select(pattern, tags)
@@ -70,20 +74,23 @@ def execute(
         for line in rest[-20:]:
             err.print(escape(line), highlight=False, soft_wrap=True)
         return code
+    source = open_source(live)
     try:
-        check_provider(live.provider_url)
+        source.check()
     except SetupError as exc:
+        source.close()
         live.stop()
         return _say(err, str(exc), 2)
     report_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )
+    console.print(f"ledger: {escape(source.describe())}", highlight=False)
     gate: tuple[Severity, ...] = tuple(profile.gate)
     if gate_hygiene and "hygiene" not in gate:
         gate = (*gate, "hygiene")
     options = RunOptions(repeat=repeat, seed=seed, jobs=jobs, race_repeat=race_repeat, gate=gate)
-    runner = Runner(live, report_dir, options, unavailable=unavailable)
+    runner = Runner(live, report_dir, options, unavailable=unavailable, source=source)
     total = sum(repeat * (race_repeat if "race" in s.tags else 1) for s in chosen)
     try:
         with Progress(
@@ -100,6 +107,7 @@ def execute(
         shutil.rmtree(report_dir, ignore_errors=True)
         return _say(err, str(exc), 2)
     finally:
+        source.close()
         live.stop()
     paths = write_reports(result, report_dir)
     _print_summary(console, result)

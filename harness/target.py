@@ -106,7 +106,10 @@ def open_target(
         ).start()
         assert stack.provider_url is not None
         return Target(profile, stack.app_url, stack.provider_url, _EmbeddedProcess(stack), stack)
-    if profile.provider.url == AUTO:
+    provider_url = profile.provider.url
+    if provider_url == AUTO and profile.provider.ledger == "stripe":
+        provider_url = profile.provider.api_base  # the checkout pays Stripe itself
+    if provider_url == AUTO:
         raise ValueError(
             "provider.url: 'auto' needs base_url = 'auto' too; a checkout you run yourself "
             "must be configured with the URL of a provider you started (nodouble provider)"
@@ -123,4 +126,4 @@ def open_target(
             log_path=workdir / "target.log",
         ).start()
         process = _ProfileProcess(owned)
-    return Target(profile, profile.base_url, profile.provider.url, process, None, owned)
+    return Target(profile, profile.base_url, provider_url, process, None, owned)
