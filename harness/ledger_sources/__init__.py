@@ -76,7 +76,8 @@ def open_source(target: Target) -> LedgerSource:
     if provider.ledger == "stripe":
         from harness.ledger_sources.stripe import StripeLedger, read_test_key
 
-        return StripeLedger(read_test_key(provider), provider.api_base)
+        key = read_test_key(provider)
+        return StripeLedger(key, provider.api_base, business_key=provider.business_key)
     from harness.ledger_sources.fake import FakeLedger
 
     return FakeLedger(target.provider_url)

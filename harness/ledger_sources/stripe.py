@@ -16,10 +16,15 @@ Rows, as the checkers see them:
 - a refund that succeeded is a ``refund`` of its charge (``charge_id``).
 
 A row's metadata is its PaymentIntent's, overlaid with the charge's (or refund's) own, so
-the business key is found on either. Stripe has no ledger sequence, so rows are numbered
-here, ``seq`` 1, 2, ... in the order a poll first sees them (oldest first within a poll);
-the cursor is the number of rows seen so far, after a fresh poll. Every row seen by the
-first poll existed before the harness run and is below the first cursor: never judged.
+the business key is found on either. When neither names the business key, the Checkout
+Session that made the PaymentIntent (``GET /v1/checkout/sessions?payment_intent=``, once
+per PaymentIntent) lends its ``metadata`` and its ``client_reference_id`` (under that
+name), as the fake's own ledger does for the metadata.
+
+Stripe has no ledger sequence, so rows are numbered here, ``seq`` 1, 2, ... in the order
+a poll first sees them (oldest first within a poll); the cursor is the number of rows
+seen so far, after a fresh poll. Every row seen by the first poll existed before the
+harness run and is below the first cursor: never judged.
 
 The first poll lists from ``created[gte]`` = now minus :data:`MARGIN_S`, so a charge
 stamped by a clock behind ours is still listed; objects are deduplicated by id.
@@ -100,9 +105,11 @@ class StripeLedger:
         base_url: str = DEFAULT_BASE,
         *,
         since: float | None = None,
+        business_key: str = "order_id",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.business_key = business_key
         self.unavailable = dict(UNAVAILABLE)
         self._hint = f"{key[:8]}...{key[-4:]}"
         self._since = int((time.time() if since is None else since) - MARGIN_S)
@@ -118,6 +125,8 @@ class StripeLedger:
         """Ids of objects already turned into a row (an object becomes a row once)."""
         self._intents: dict[str, dict[str, str]] = {}
         """PaymentIntent id → its metadata."""
+        self._sessions: dict[str, dict[str, str]] = {}
+        """PaymentIntent id → what its Checkout Session lends (empty: no session)."""
         self._polled_at = 0.0
         self.polls = 0
         """Polls made (each one lists every resource to its last page)."""
@@ -181,11 +190,11 @@ class StripeLedger:
         for intent in intents:
             self._intents[str(intent["id"])] = _metadata(intent)
         fresh: list[LedgerEntry] = []
-        for obj in charges:
+        for obj in reversed(charges):  # oldest first: lists are newest first
             kind = _charge_kind(obj)
             if kind is not None and obj["id"] not in self._done:
                 fresh.append(self._row(obj, kind, str(obj["id"])))
-        for obj in refunds:
+        for obj in reversed(refunds):
             if obj.get("status") == "succeeded" and obj["id"] not in self._done:
                 fresh.append(self._row(obj, "refund", _str(obj.get("charge"))))
         fresh.sort(key=lambda e: e.created if isinstance(e.created, int) else 0)
@@ -197,6 +206,8 @@ class StripeLedger:
     def _row(self, obj: JSONDict, kind: LedgerKind, charge_id: str | None) -> LedgerEntry:
         intent_id = _str(obj.get("payment_intent"))
         metadata = {**self._intent_metadata(intent_id), **_metadata(obj)}
+        if self.business_key not in metadata and intent_id is not None:
+            metadata = {**self._session_metadata(intent_id), **metadata}
         amount = obj.get("amount_captured") if kind == "charge" else obj.get("amount")
         return LedgerEntry(
             id=str(obj["id"]),
@@ -215,6 +226,18 @@ class StripeLedger:
         if intent_id not in self._intents:  # created before the lists' start: fetch it
             self._intents[intent_id] = _metadata(self._get(f"/v1/payment_intents/{intent_id}"))
         return self._intents[intent_id]
+
+    def _session_metadata(self, intent_id: str) -> dict[str, str]:
+        if intent_id not in self._sessions:
+            page = self._get("/v1/checkout/sessions", {"payment_intent": intent_id, "limit": 1})
+            lent: dict[str, str] = {}
+            for session in page.get("data") or []:
+                lent = _metadata(session)
+                reference = session.get("client_reference_id")
+                if reference and "client_reference_id" not in lent:
+                    lent["client_reference_id"] = str(reference)
+            self._sessions[intent_id] = lent
+        return self._sessions[intent_id]
 
     def _list(self, path: str) -> Iterator[JSONDict]:
         """Every object of one list created since the start, newest first, page by page."""

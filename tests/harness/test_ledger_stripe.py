@@ -214,6 +214,39 @@ def test_an_account_without_charges_reads_empty(
         elsewhere.close()
 
 
+def test_a_checkout_sessions_metadata_and_reference_reach_its_charge(
+    account: httpx.Client, fake: ServerProcess, proxy: RecordingProxy
+) -> None:
+    def session(**extra: str) -> str:
+        form = {"mode": "payment", "success_url": "https://shop.test/ok",
+                "line_items[0][price_data][currency]": "usd",
+                "line_items[0][price_data][unit_amount]": "700",
+                "line_items[0][price_data][product_data][name]": "Tee",
+                "line_items[0][quantity]": "1", **extra}  # fmt: skip
+        made = account.post("/v1/checkout/sessions", data=form)
+        assert made.status_code == 200, made.text
+        sid = str(made.json()["id"])
+        paid = httpx.post(f"{fake.url}/_fake/checkout/sessions/{sid}/pay", json={})  # setup
+        assert paid.status_code == 200, paid.text
+        return sid
+
+    source = StripeLedger(key_of(account), proxy.url)
+    try:
+        start = source.cursor()
+        session(**{"metadata[order_id]": "o-on-session", "client_reference_id": "cart-7"})
+        session(**{"payment_intent_data[metadata][order_id]": "o-on-intent"})
+        proxy.clear()
+        rows = source.rows(after_seq=start)
+    finally:
+        source.close()
+    assert [(r.kind, r.metadata) for r in rows] == [
+        ("charge", {"order_id": "o-on-session", "client_reference_id": "cart-7"}),
+        ("charge", {"order_id": "o-on-intent"}),
+    ]
+    asked = [p for p in proxy.paths() if p.startswith("/v1/checkout/sessions")]
+    assert len(asked) == 1 and "payment_intent=" in asked[0]  # only where the key lacked
+
+
 # -- the mapping, on hand-written answers --------------------------------------------------
 
 
