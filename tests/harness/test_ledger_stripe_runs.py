@@ -10,13 +10,16 @@ Stripe mode would show. Scenarios needing the fake's control API are not applica
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _recording_proxy import RecordingProxy
+from typer.testing import CliRunner
 
 from harness._process import ServerProcess
+from harness.cli import app
 from harness.ledger_sources.fake import FakeLedger
 from harness.ledger_sources.stripe import StripeLedger
 from harness.profile import load_profile
@@ -33,6 +36,7 @@ CAUGHT = {  # flaw -> (scenario, invariant violated): a money failure read from 
 equal verdicts too, but its rounds take 15 s per ledger on a shared 2-core machine.)"""
 FAKE_ONLY = ("provider.timeout_after_charge", "webhooks.duplicate")
 KEY = "sk_test_nodouble"  # the key the embedded reference checkout pays with
+ENV = "NODOUBLE_TEST_STRIPE_KEY"
 OPTIONS = RunOptions(browser=False, jobs=2, race_repeat=1)
 
 
@@ -149,3 +153,31 @@ def test_a_checkout_paying_with_another_account_never_paid_the_story(
     # reason says why (the story never paid: the source reads another account)
     assert (run.status, run.failure, run.ledger) == ("failed", "money", [])
     assert run.reason and "the story never paid" in run.reason
+
+
+def test_nodouble_run_with_a_stripe_profile(
+    fake: ServerProcess, proxy: RecordingProxy, tmp_path: Path
+) -> None:
+    """The user's path: the profile selects the source, the key comes from the variable."""
+    text = REFERENCE_PROFILE.read_text(encoding="utf-8").replace(
+        'url = "auto"                    # the harness starts the fake provider too',
+        f'url = "{fake.url}"\nledger = "stripe"\napi_key_env = "{ENV}"\napi_base = "{proxy.url}"',
+    )
+    assert 'ledger = "stripe"' in text
+    profile = tmp_path / "staging.toml"
+    profile.write_text(text, encoding="utf-8")
+    proxy.clear()
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(
+        app,
+        ["run", "--target", str(profile), "--no-browser", "--report-dir", str(reports),
+         "--scenario", "api.same_key_sequential", "--jobs", "1"],
+        env={ENV: KEY, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ledger: Stripe test-mode charges" in result.output and KEY not in result.output
+    data = json.loads(((reports / "latest").resolve() / "report.json").read_text())
+    assert [(r["status"], len(r["ledger"])) for r in data["runs"]] == [("passed", 1)]
+    paths = proxy.paths()
+    assert paths[0].startswith("/v1/charges?limit=1")  # the check before the first scenario
+    assert [p for p in paths if p.startswith("/_fake") or "/search" in p] == []
