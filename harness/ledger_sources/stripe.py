@@ -21,6 +21,11 @@ Session that made the PaymentIntent (``GET /v1/checkout/sessions?payment_intent=
 per PaymentIntent) lends its ``metadata`` and its ``client_reference_id`` (under that
 name), as the fake's own ledger does for the metadata.
 
+A charge's ``idempotency_key`` comes from the ``payment_intent.succeeded`` or
+``payment_intent.payment_failed`` event about it (``GET /v1/events``: the event's
+``request.idempotency_key`` is the key of the request that charged). It is evidence for
+the report only; a key that cannot read events leaves it empty.
+
 Stripe has no ledger sequence, so rows are numbered here, ``seq`` 1, 2, ... in the order
 a poll first sees them (oldest first within a poll); the cursor is the number of rows
 seen so far, after a fresh poll. Every row seen by the first poll existed before the
@@ -125,6 +130,10 @@ class StripeLedger:
         """Ids of objects already turned into a row (an object becomes a row once)."""
         self._intents: dict[str, dict[str, str]] = {}
         """PaymentIntent id → its metadata."""
+        self._keys: dict[str, str] = {}
+        """Charge id → the idempotency key of the request that made it (from events)."""
+        self.events_read: bool | None = None
+        """Whether the last poll could list events (``None``: no poll yet)."""
         self._sessions: dict[str, dict[str, str]] = {}
         """PaymentIntent id → what its Checkout Session lends (empty: no session)."""
         self._polled_at = 0.0
@@ -185,6 +194,7 @@ class StripeLedger:
         intents = list(self._list("/v1/payment_intents"))
         charges = list(self._list("/v1/charges"))
         refunds = list(self._list("/v1/refunds"))
+        self._read_keys()  # after the charges: an event is never older than its charge
         self._polled_at = time.monotonic()
         self.polls += 1
         for intent in intents:
@@ -218,6 +228,7 @@ class StripeLedger:
             charge_id=charge_id,
             metadata=metadata,
             created=int(obj["created"]) if isinstance(obj.get("created"), int) else None,
+            idempotency_key=self._keys.get(str(obj["id"])) if kind != "refund" else None,
         )
 
     def _intent_metadata(self, intent_id: str | None) -> dict[str, str]:
@@ -239,9 +250,28 @@ class StripeLedger:
             self._sessions[intent_id] = lent
         return self._sessions[intent_id]
 
-    def _list(self, path: str) -> Iterator[JSONDict]:
+    def _read_keys(self) -> None:
+        types = ["payment_intent.succeeded", "payment_intent.payment_failed"]
+        try:
+            events = list(self._list("/v1/events", {"types[]": types}))
+        except _ReadError:  # a restricted key without events: rows keep no key
+            self.events_read = False
+            return
+        self.events_read = True
+        for event in events:
+            intent = (event.get("data") or {}).get("object") or {}
+            request = event.get("request")
+            key = request.get("idempotency_key") if isinstance(request, dict) else None
+            if event.get("type") == "payment_intent.succeeded":
+                charge = _str(intent.get("latest_charge"))
+            else:
+                charge = _str((intent.get("last_payment_error") or {}).get("charge"))
+            if charge and key:
+                self._keys.setdefault(charge, str(key))
+
+    def _list(self, path: str, extra: dict[str, Any] | None = None) -> Iterator[JSONDict]:
         """Every object of one list created since the start, newest first, page by page."""
-        params: dict[str, Any] = {"limit": 100, "created[gte]": self._since}
+        params: dict[str, Any] = {"limit": 100, "created[gte]": self._since, **(extra or {})}
         while True:
             page = self._get(path, params)
             data = page.get("data")

@@ -55,6 +55,7 @@ def pay(client: httpx.Client, order: str, card: str = "pm_card_visa") -> dict[st
         "/v1/payment_intents",
         data={"amount": 1200, "currency": "usd", "payment_method": card, "confirm": "true",
               "metadata[order_id]": order},
+        headers={"Idempotency-Key": f"key-{order}"},
     )  # fmt: skip
     body: dict[str, Any] = answer.json()
     return body
@@ -158,6 +159,8 @@ def test_rows_from_before_the_source_opened_are_never_judged(
         rows = source.rows(after_seq=start)
         assert [(r.kind, r.metadata["order_id"], r.seq) for r in rows] == [("charge", "new-1", 4)]
         assert rows[0].intent_id == paid["id"] and rows[0].charge_id == paid["latest_charge"]
+        assert rows[0].idempotency_key == "key-new-1"  # from its payment_intent.succeeded
+        assert source.events_read is True
         assert source.charged("order_id", "new-1") and not source.charged("order_id", "nope")
     finally:
         source.close()
@@ -192,7 +195,11 @@ def test_pages_are_followed_and_declines_and_refunds_are_rows(
     assert back.id == refund["id"] and back.amount == 200
     assert back.charge_id == intents[0]["latest_charge"]
     assert back.metadata["order_id"] == "o-0"  # from its PaymentIntent
-    assert next(r for r in rows if r.kind == "decline").metadata["order_id"] == "o-declined"
+    decline = next(r for r in rows if r.kind == "decline")
+    assert decline.metadata["order_id"] == "o-declined" and decline.idempotency_key is None
+    assert {r.idempotency_key for r in rows if r.kind == "charge"} == {
+        f"key-o-{n}" for n in range(101)
+    }
     paths = proxy.paths()
     assert any(p.startswith("/v1/charges?") and "starting_after=ch_" in p for p in paths)
     assert any(p.startswith("/v1/payment_intents?") and "starting_after=pi_" in p for p in paths)
@@ -255,10 +262,11 @@ class Stripe:
 
     def __init__(self) -> None:
         self.objects: dict[str, list[dict[str, Any]]] = {
-            "/v1/payment_intents": [], "/v1/charges": [], "/v1/refunds": []
+            "/v1/payment_intents": [], "/v1/charges": [], "/v1/refunds": [], "/v1/events": []
         }  # fmt: skip
         self.throttle = 0
         self.calls: list[str] = []
+        self.events_forbidden = True  # a restricted key without read access to events
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(str(request.url))
@@ -266,6 +274,8 @@ class Stripe:
             self.throttle -= 1
             return httpx.Response(429, json={"error": {"message": "Too many requests"}})
         path = request.url.path
+        if path == "/v1/events" and self.events_forbidden:
+            return httpx.Response(403, json={"error": {"message": "no permission"}})
         if path.startswith("/v1/payment_intents/"):
             return httpx.Response(
                 200,
@@ -310,6 +320,7 @@ def test_authorisations_pending_refunds_and_metadata_of_the_intent(
             ("re_1", "refund", 900, {"order_id": "o-1"}, 3),
         ]
         assert source.rows(after_seq=0) == [*first, *later]  # seen once, numbered once
+        assert source.events_read is False and {r.idempotency_key for r in later} == {None}
         intents.append({"id": "pi_live", "created": 200, "livemode": True, "metadata": {}})
         with pytest.raises(RuntimeError, match="live-mode object pi_live"):
             source.cursor()
