@@ -156,14 +156,20 @@ def test_a_checkout_paying_with_another_account_never_paid_the_story(
 
 
 def test_nodouble_run_with_a_stripe_profile(
-    fake: ServerProcess, proxy: RecordingProxy, tmp_path: Path
+    fake: ServerProcess, proxy: RecordingProxy, baseline: Target, tmp_path: Path
 ) -> None:
-    """The user's path: the profile selects the source, the key comes from the variable."""
-    text = REFERENCE_PROFILE.read_text(encoding="utf-8").replace(
-        'url = "auto"                    # the harness starts the fake provider too',
-        f'url = "{fake.url}"\nledger = "stripe"\napi_key_env = "{ENV}"\napi_base = "{proxy.url}"',
+    """The user's path: the profile selects the source, the key comes from the variable;
+    the checkout is the running baseline, as a staging checkout would be."""
+    stripe = f'ledger = "stripe"\napi_key_env = "{ENV}"\napi_base = "{proxy.url}"'
+    text = (
+        REFERENCE_PROFILE.read_text(encoding="utf-8")
+        .replace('base_url = "auto"', f'base_url = "{baseline.base_url}"')
+        .replace(
+            'url = "auto"                    # the harness starts the fake provider too',
+            f'url = "{fake.url}"\n{stripe}',
+        )
     )
-    assert 'ledger = "stripe"' in text
+    assert 'ledger = "stripe"' in text and '= "auto"' not in text
     profile = tmp_path / "staging.toml"
     profile.write_text(text, encoding="utf-8")
     proxy.clear()
