@@ -263,7 +263,8 @@ class StripeLedger:
             request = event.get("request")
             key = request.get("idempotency_key") if isinstance(request, dict) else None
             if event.get("type") == "payment_intent.succeeded":
-                charge = _str(intent.get("latest_charge"))
+                older = ((intent.get("charges") or {}).get("data") or [{}])[0]  # before 2022-11
+                charge = _str(intent.get("latest_charge")) or _str(older.get("id"))
             else:
                 charge = _str((intent.get("last_payment_error") or {}).get("charge"))
             if charge and key:

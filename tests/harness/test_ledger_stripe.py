@@ -321,6 +321,17 @@ def test_authorisations_pending_refunds_and_metadata_of_the_intent(
         ]
         assert source.rows(after_seq=0) == [*first, *later]  # seen once, numbered once
         assert source.events_read is False and {r.idempotency_key for r in later} == {None}
+        stripe.events_forbidden = False  # an account on an API version before 2022-11
+        stripe.objects["/v1/events"].append(
+            {"id": "evt_1", "created": 150, "type": "payment_intent.succeeded",
+             "request": {"id": "req_1", "idempotency_key": "k-2"},
+             "data": {"object": {"id": "pi_2", "charges": {"data": [{"id": "ch_2"}]}}}}
+        )  # fmt: skip
+        charges.append({"id": "ch_2", "created": 149, "status": "succeeded", "captured": True,
+                        "amount": 70, "amount_captured": 70, "payment_intent": "pi_1",
+                        "metadata": {}})  # fmt: skip
+        [third] = source.rows(after_seq=3)
+        assert (third.id, third.idempotency_key, source.events_read) == ("ch_2", "k-2", True)
         intents.append({"id": "pi_live", "created": 200, "livemode": True, "metadata": {}})
         with pytest.raises(RuntimeError, match="live-mode object pi_live"):
             source.cursor()
