@@ -336,7 +336,8 @@ class Runner:
         }
         if read_error:
             summary["error"] = read_error
-        op = item.history.invoke("harness", "ledger_read", {"business_key": field_name})
+        read = {"business_key": field_name, "source": self._ledger.describe()}
+        op = item.history.invoke("harness", "ledger_read", read)
         complete = item.history.ok if share is not None else item.history.info
         complete(op, summary)
         ctx = CheckContext(

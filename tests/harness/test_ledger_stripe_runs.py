@@ -131,6 +131,8 @@ def test_stripe_verdicts_equal_fake_verdicts(
         run = next(r for r in judged_by_stripe.runs if r.scenario_id == sid)
         assert run.status == "not_applicable"
         assert run.reason and "Stripe's test mode" in run.reason and "/_fake/" in run.reason
+    reads = [op for r in judged_by_stripe.runs for op in r.history if op["f"] == "ledger_read"]
+    assert reads and all("Stripe test-mode" in op["value"]["source"] for op in reads)
     stripe_rows = [row for r in judged_by_stripe.runs for row in r.ledger]
     assert stripe_rows and all(str(row["id"]).startswith(("ch_", "re_")) for row in stripe_rows)
     assert judged_by_stripe.unattributed == []
