@@ -19,7 +19,7 @@ from rich.table import Table
 from harness._preflight import SetupError
 from harness.browser import find_chromium
 from harness.ledger_sources import open_source
-from harness.ledger_sources.stripe import read_test_key
+from harness.ledger_sources._keys import read_test_key
 from harness.profile import ProfileError, load_profile
 from harness.reports import RunReport, write_reports
 from harness.runner import Runner, RunOptions

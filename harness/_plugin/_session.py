@@ -58,7 +58,7 @@ class NodoubleSession:
         if self._failure is None:
             try:
                 if self.profile.provider.ledger == "stripe":
-                    from harness.ledger_sources.stripe import read_test_key
+                    from harness.ledger_sources._keys import read_test_key
 
                     read_test_key(self.profile.provider)  # refused before anything starts
                 self._target = open_target(self.profile, self.workdir)

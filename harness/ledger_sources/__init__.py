@@ -74,7 +74,8 @@ def open_source(target: Target) -> LedgerSource:
     """The source the target's profile names (``[provider] ledger``)."""
     provider = target.profile.provider
     if provider.ledger == "stripe":
-        from harness.ledger_sources.stripe import StripeLedger, read_test_key
+        from harness.ledger_sources._keys import read_test_key
+        from harness.ledger_sources.stripe import StripeLedger
 
         key = read_test_key(provider)
         return StripeLedger(key, provider.api_base, business_key=provider.business_key)

@@ -37,7 +37,6 @@ stamped by a clock behind ours is still listed; objects are deduplicated by id.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -46,7 +45,6 @@ from typing import Any
 import httpx
 
 from harness.ledger import LedgerEntry
-from harness.profile import ProfileError, ProviderSection
 from harness.types import JSONDict, LedgerKind
 
 DEFAULT_BASE = "https://api.stripe.com"
@@ -58,8 +56,6 @@ QUIET_POLLS = 3
 """Settle waits for at least this many polls in a row that add no row."""
 RETRIES = 5
 """Attempts of one request answered 429 (rate limited) or 5xx, with a growing pause."""
-TEST_PREFIXES = ("sk_test_", "rk_test_")
-LIVE_PREFIXES = ("sk_live_", "rk_live_")
 REASON = (
     'the ledger is Stripe\'s test mode ([provider] ledger = "stripe"): this scenario needs '
     "the fake provider's control API ({what}), which Stripe does not have"
@@ -71,32 +67,6 @@ UNAVAILABLE = {
         "scenario shares this capability"
     ),
 }
-
-
-def read_test_key(section: ProviderSection) -> str:
-    """The test key in the environment variable ``[provider] api_key_env`` names; a
-    missing variable, a live key or anything but a test key is a :class:`ProfileError`."""
-    name = section.api_key_env
-    field = "provider.api_key_env"
-    if not name:
-        raise ProfileError(f"{field}: required with ledger = 'stripe' (the variable's name)")
-    key = os.environ.get(name, "").strip()
-    if not key:
-        raise ProfileError(
-            f"{field}: environment variable {name} is not set; export the account's test "
-            "key (sk_test_... or a restricted rk_test_... with read access)"
-        )
-    if key.startswith(LIVE_PREFIXES):
-        raise ProfileError(
-            f"{field}: {name} holds a live key ({key[:8]}...); nodouble reads test mode "
-            "only: give a test key (sk_test_... or rk_test_...)"
-        )
-    if not key.startswith(TEST_PREFIXES):
-        raise ProfileError(
-            f"{field}: {name} does not hold a Stripe test key (it must start with sk_test_ "
-            "or rk_test_)"
-        )
-    return key
 
 
 class StripeLedger:

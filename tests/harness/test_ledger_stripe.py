@@ -23,7 +23,8 @@ from harness._preflight import SetupError
 from harness._process import ServerProcess
 from harness.cli import app
 from harness.ledger_sources import open_source
-from harness.ledger_sources.stripe import StripeLedger, read_test_key
+from harness.ledger_sources._keys import read_test_key
+from harness.ledger_sources.stripe import StripeLedger
 from harness.profile import ProfileError, ProviderSection, parse_profile
 from harness.target import REFERENCE_PROFILE, Target
 
