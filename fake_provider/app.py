@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from fake_provider._checkout_routes import routes as checkout_routes
 from fake_provider._errors import StripeError, invalid
+from fake_provider._events_list import routes as events_routes
 from fake_provider._lists import routes as list_routes
 from fake_provider._params import Params, check_known, get_expand, get_int, get_str
 from fake_provider._provider import Provider, ProviderConfig, processing_ms_from_env
@@ -285,6 +286,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/v1/charges/{id}", get_charge, methods=get),
         *list_routes(pay, provider.handle),
         *checkout_routes(provider),
+        *events_routes(provider),
         Route("/v1/{rest:path}", unknown, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
         Route("/_fake/ledger", ledger, methods=get),
         Route("/_fake/ledger/cursor", ledger_cursor, methods=get),

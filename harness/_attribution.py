@@ -52,10 +52,14 @@ class Window:
     def holds(self, seq: int | None) -> bool:
         return seq is not None and self.first_seq < seq <= self.last_seq
 
-    def in_flight(self, at: float | None) -> bool:
+    def in_flight(self, at: float | None, width: float = 0.0) -> bool:
+        """Whether a payment request of the run was in flight during ``[at, at + width]``
+        (``width`` 1: a time in whole seconds, which stands for the second it names)."""
         if at is None:
             return False
-        return any(start - SLACK_S <= at <= end + SLACK_S for start, end in self.busy)
+        return any(
+            start - SLACK_S <= at + width and at <= end + SLACK_S for start, end in self.busy
+        )
 
 
 @dataclass
@@ -81,6 +85,11 @@ class Attribution:
 def _created(entry: LedgerEntry) -> float | None:
     value = entry.created
     return float(value) if isinstance(value, int | float) else None
+
+
+def _width(entry: LedgerEntry) -> float:
+    """1 for a time in whole seconds (Stripe's ``created``), else 0 (the fake's float)."""
+    return 1.0 if isinstance(entry.created, int) and not isinstance(entry.created, bool) else 0.0
 
 
 def attribute(
@@ -120,7 +129,7 @@ def attribute(
             continue
         holders = [w for w in windows if w.holds(entry.seq)]
         if len(holders) > 1:
-            busy = [w for w in holders if w.in_flight(_created(entry))]
+            busy = [w for w in holders if w.in_flight(_created(entry), _width(entry))]
             holders = busy or holders
         if not holders:
             orphans.append(entry)

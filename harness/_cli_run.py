@@ -17,8 +17,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness._preflight import SetupError, check_provider
+from harness._preflight import SetupError
 from harness.browser import find_chromium
+from harness.ledger_sources import open_source
+from harness.ledger_sources._keys import read_test_key
 from harness.profile import AUTO, ProfileError, TargetProfile, load_profile
 from harness.reports import RunReport, write_reports
 from harness.runner import Runner, RunOptions
@@ -46,10 +48,9 @@ def execute(
     gate_hygiene: bool = False,
     flaw: str | None = None,
 ) -> int:
-    try:
-        profile = load_profile(target or REFERENCE_PROFILE)
-    except ProfileError as exc:
-        return _say(err, str(exc), 2)
+    profile = _load(target, err)
+    if profile is None:
+        return 2
     if flaw is not None:
         from reference_app import flaws
 
@@ -75,20 +76,23 @@ def execute(
     live = _open(profile, workdir, database_url, err, flaw)
     if live is None:
         return 2
+    source = open_source(live)
     try:
-        check_provider(live.provider_url)
+        source.check()
     except SetupError as exc:
+        source.close()
         live.stop()
         return _say(err, str(exc), 2)
     report_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )
+    console.print(f"ledger: {escape(source.describe())}", highlight=False)
     gate: tuple[Severity, ...] = tuple(profile.gate)
     if gate_hygiene and "hygiene" not in gate:
         gate = (*gate, "hygiene")
     options = RunOptions(repeat=repeat, seed=seed, jobs=jobs, race_repeat=race_repeat, gate=gate)
-    runner = Runner(live, report_dir, options, unavailable=unavailable)
+    runner = Runner(live, report_dir, options, unavailable=unavailable, source=source)
     total = sum(repeat * (race_repeat if "race" in s.tags else 1) for s in chosen)
     try:
         if plain(console):  # a CI log or a narrow terminal: one unwrapped line per run
@@ -115,6 +119,7 @@ def execute(
         shutil.rmtree(report_dir, ignore_errors=True)
         return _say(err, str(exc), 2)
     finally:
+        source.close()
         live.stop()
     if target is not None:  # the reproduce commands name the profile the user gave
         named = result.target.model_copy(update={"profile": str(target)})
@@ -129,6 +134,19 @@ def execute(
         f"report: {paths['html']}  (also report.json, junit.xml, history.jsonl)", soft_wrap=True
     )
     return exit_code(result)
+
+
+def _load(target: Path | None, err: Console) -> TargetProfile | None:
+    """The profile (the reference one by default), or ``None`` after one line on what is
+    wrong with it; a Stripe ledger's key is checked here, before anything starts."""
+    try:
+        profile = load_profile(target or REFERENCE_PROFILE)
+        if profile.provider.ledger == "stripe":
+            read_test_key(profile.provider)  # a live key or a missing variable: refused here
+    except ProfileError as exc:
+        _say(err, str(exc), 2)
+        return None
+    return profile
 
 
 def _open(
@@ -219,10 +237,9 @@ def diagnose_target(
     """``nodouble doctor``: start or reach the target, print one line per check."""
     from harness.doctor import diagnose
 
-    try:
-        profile = load_profile(target or REFERENCE_PROFILE)
-    except ProfileError as exc:
-        return _say(err, str(exc), 2)
+    profile = _load(target, err)
+    if profile is None:
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="nodouble-doctor-"))
     live = _open(profile, workdir, database_url, err)
     if live is None:

@@ -95,7 +95,8 @@ def prepare(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     provider = dict(provider) if isinstance(provider, dict) else {}
     provider = expand(provider, variables, "provider")
     webhooks = expand(data.get("webhooks"), variables, "webhooks")
-    if provider.get("url", AUTO) == AUTO and data.get("base_url") != AUTO:
+    starts_fake = provider.get("ledger", "fake") != "stripe"  # Stripe's test mode: no fake
+    if provider.get("url", AUTO) == AUTO and data.get("base_url") != AUTO and starts_fake:
         port = provider.get("port") or free_port(HOST)
         provider["port"] = port
         secret = webhooks.get("secret") if isinstance(webhooks, dict) else None

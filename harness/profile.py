@@ -99,6 +99,38 @@ class ProviderSection(_Section):
     hold_limit_s: float = Field(default=20.0, gt=0, le=600)
     """How long a holding fault (``hang_after``) holds the provider's answer at most when
     the checkout does not give up first."""
+    ledger: Literal["fake", "stripe"] = "fake"
+    """Where the harness reads the money moved: the fake's ``/_fake/ledger``, or Stripe's
+    public API in test mode (:mod:`harness.ledger_sources.stripe`)."""
+    api_key_env: str | None = None
+    """With ``ledger = "stripe"``: the environment variable holding the account's test key
+    (read at run time, never stored in the profile)."""
+    api_base: str = "https://api.stripe.com"
+    """With ``ledger = "stripe"``: the API the ledger is read from (tests point it at the
+    fake, which serves the same public endpoints)."""
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("is not an environment variable name (e.g. 'STRIPE_TEST_KEY')")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        if not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("is not an http(s) URL (e.g. 'https://api.stripe.com')")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _ledger_key(self) -> ProviderSection:
+        if self.ledger == "stripe" and not self.api_key_env:
+            raise ValueError(
+                "ledger = 'stripe' needs api_key_env, the environment variable holding the "
+                "account's test key"
+            )
+        return self
 
     @field_validator("charge_calls")
     @classmethod

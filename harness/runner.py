@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fake_provider.client import FakeProviderClient
 from harness import __version__
 from harness._attribution import Attribution, Share, Window, attribute
 from harness._browsing import BrowserSession
@@ -42,6 +41,7 @@ from harness.checkers._base import PAYMENT_FS
 from harness.history import History
 from harness.interpreter import Interpreter
 from harness.ledger import LedgerEntry, LedgerView
+from harness.ledger_sources import LedgerSource, open_source
 from harness.reports import (
     CheckOutcome,
     Environment,
@@ -122,7 +122,11 @@ class Runner:
     options: RunOptions = field(default_factory=RunOptions)
     unavailable: dict[str, str] = field(default_factory=dict)
     """Capabilities the target declares but this machine cannot provide, with why."""
+    source: LedgerSource | None = None
+    """Where the provider's ledger is read; ``None``: the one the profile names
+    (:func:`harness.ledger_sources.open_source`), opened on first use."""
     _browser: BrowserSession | None = None
+    _own_source: bool = False
 
     def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
         started = datetime.now(UTC)
@@ -132,7 +136,9 @@ class Runner:
             for r in range(self.options.repeat * (self._race_repeat if "race" in s.tags else 1))
         ]
         if self.options.preflight:
-            check_account(self.target)
+            self._ledger.check()
+            if self._ledger.account_probe:
+                check_account(self.target)
         first_seq = self._cursor()
         done: dict[int, _Executed | ScenarioRun] = {}
 
@@ -189,7 +195,11 @@ class Runner:
         return max(1, self.options.race_repeat)
 
     def close(self) -> str | None:
-        """Close the shared Chromium, if one was started; returns its version."""
+        """Close the shared Chromium, if one was started; returns its version. A ledger
+        source the runner opened itself is closed too."""
+        if self._own_source and self.source is not None:
+            self.source.close()
+            self.source, self._own_source = None, False
         if self._browser is None:
             return None
         version = self._browser.version
@@ -216,9 +226,10 @@ class Runner:
             "threat_id": scenario.threat, "threat_link": threat_link(scenario.threat),
             "repeat": repeat,
         }  # fmt: skip
-        lacking = sorted(set(scenario.needs) & set(self.unavailable))
+        unavailable = {**self._ledger.unavailable, **self.unavailable}
+        lacking = sorted(set(scenario.needs) & set(unavailable))
         if lacking:
-            why = self.unavailable[lacking[0]]
+            why = unavailable[lacking[0]]
             return ScenarioRun(**base, status="not_applicable", reason=why)
         missing = scenario.missing(self.target.capabilities)
         if missing:
@@ -230,6 +241,7 @@ class Runner:
         interp = Interpreter(
             self.target, history, artifacts, run_id,
             browser=self._browser_session() if "browser" in scenario.needs else None,
+            ledger=self._ledger,
         )  # fmt: skip
         started = time.monotonic()
         error: str | None = None
@@ -272,18 +284,16 @@ class Runner:
     def _settle(self, quiet_s: float = 1.0) -> None:
         """Wait until the ledger has been quiet for ``quiet_s`` (at most the reconcile window,
         or 5 s), so that a charge landing just after the last scenario is read, not missed."""
-        limit = time.monotonic() + max(self.target.profile.reconcile_window_s or 0.0, 5.0)
-        with FakeProviderClient(self.target.provider_url) as client:
-            last, since = client.ledger_cursor(), time.monotonic()
-            while time.monotonic() < limit and time.monotonic() - since < quiet_s:
-                time.sleep(0.2)
-                now = client.ledger_cursor()
-                if now != last:
-                    last, since = now, time.monotonic()
+        self._ledger.settle(quiet_s, max(self.target.profile.reconcile_window_s or 0.0, 5.0))
 
     def _cursor(self) -> int:
-        with FakeProviderClient(self.target.provider_url) as client:
-            return client.ledger_cursor()
+        return self._ledger.cursor()
+
+    @property
+    def _ledger(self) -> LedgerSource:
+        if self.source is None:
+            self.source, self._own_source = open_source(self.target), True
+        return self.source
 
     # -- judging ----------------------------------------------------------------------------
 
@@ -296,9 +306,7 @@ class Runner:
         read_error: str | None = None
         if executed:
             try:
-                with FakeProviderClient(self.target.provider_url) as client:
-                    rows = client.ledger(after_seq=first_seq)
-                entries = [LedgerEntry.from_row(r) for r in rows]
+                entries = self._ledger.rows(after_seq=first_seq)
                 shares = attribute(entries, [d.window for d in executed], field_name)
             except Exception as exc:  # no ledger, no verdict: every money check is unknown
                 read_error = f"the provider's ledger could not be read: {exc}"
@@ -328,7 +336,8 @@ class Runner:
         }
         if read_error:
             summary["error"] = read_error
-        op = item.history.invoke("harness", "ledger_read", {"business_key": field_name})
+        read = {"business_key": field_name, "source": self._ledger.describe()}
+        op = item.history.invoke("harness", "ledger_read", read)
         complete = item.history.ok if share is not None else item.history.info
         complete(op, summary)
         ctx = CheckContext(

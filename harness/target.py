@@ -117,6 +117,8 @@ def open_target(
         return Target(profile, stack.app_url, stack.provider_url, _EmbeddedProcess(stack), stack)
     provider: ServerProcess | None = None
     provider_url, env = profile.provider.url, dict(profile.process.env if profile.process else {})
+    if provider_url == AUTO and profile.provider.ledger == "stripe":
+        provider_url = profile.provider.api_base  # the checkout pays Stripe itself
     if provider_url == AUTO:
         provider = _start_provider(profile, workdir)
         provider_url = provider.url

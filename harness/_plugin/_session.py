@@ -57,6 +57,10 @@ class NodoubleSession:
             return self._target
         if self._failure is None:
             try:
+                if self.profile.provider.ledger == "stripe":
+                    from harness.ledger_sources._keys import read_test_key
+
+                    read_test_key(self.profile.provider)  # refused before anything starts
                 self._target = open_target(self.profile, self.workdir)
             except ProfileError as exc:
                 self._failure = str(exc)
@@ -78,6 +82,10 @@ class NodoubleSession:
                 if not lookup.found:
                     why = f"{NO_CHROMIUM} ({lookup.explain()})"
                     self._unavailable = {"browser": why, "browser_spa": why}
+            if self.profile.provider.ledger == "stripe":
+                from harness.ledger_sources.stripe import UNAVAILABLE
+
+                self._unavailable.update(UNAVAILABLE)
         return self._unavailable
 
     def not_applicable(self, scenario: Scenario) -> str | None:
