@@ -127,6 +127,18 @@ FLAWS: dict[str, Flaw] = {
             "the amount in the confirm request is charged instead of the order's amount",
             "reference_app/checkout.py:Checkout._claim",
         ),
+        Flaw(
+            "hosted_session_per_click",
+            "every click on the hosted-Checkout control creates a new Checkout Session (no "
+            "reuse of the order's open one), so two tabs or Back-and-click can each pay",
+            "reference_app/hosted.py:HostedCheckout._claim",
+        ),
+        Flaw(
+            "hosted_redirect_only",
+            "only the success redirect fulfils a hosted payment: checkout.session.completed "
+            "is ignored, so a customer who never comes back is charged and shown unpaid",
+            "reference_app/hosted.py:apply_event",
+        ),
     )
 }
 """Every flaw, by name, in the order ``nodouble flaws`` runs them."""

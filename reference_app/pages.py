@@ -291,8 +291,12 @@ async def confirm_page(request: Request, order_id: str) -> Response:
         # FLAW(no_button_guard): the page tells checkout.js not to guard the Pay button, so
         # it stays enabled and every click submits the form again.
         "button_guard": not flaws.active(request.app.state.settings, "no_button_guard"),
+        "hosted_checkout": True,
     }
-    return _render(request, "confirm.html", context)
+    response = _render(request, "confirm.html", context)
+    from reference_app.hosted_pages import allow_provider_form  # the hosted-Checkout button
+
+    return allow_provider_form(response, request.app.state.settings.provider_url)
 
 
 @router.post("/checkout/{order_id}/confirm")
