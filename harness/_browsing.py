@@ -124,6 +124,8 @@ class _RunBrowser:
             if self.section.spa_confirm_url_regex:
                 pages.append(("confirm", self.section.spa_confirm_url_regex))
             pages.append(("success", self.section.success_url_regex))
+            if self.section.hosted is not None:  # the page the provider redirects back to
+                pages.append(("success", self.section.hosted.success_url_regex))
             self.driver = BrowserDriver(
                 self.interp.history, self.interp.target.base_url, self.interp.artifacts,
                 javascript_enabled=javascript, markers=markers, browser=self.session.browser,
@@ -164,6 +166,12 @@ class _RunBrowser:
             self._driver(True).set_offline(step.offline, tab=self.tab(step.tab))
         elif isinstance(step, s.WaitForState):
             self.wait_for(step.tab, step.state, step.timeout_ms)
+        elif isinstance(
+            step, s.OpenHostedPage | s.PayOnHostedPage | s.PayHostedOffPage | s.ReturnFromHostedPage
+        ):
+            from harness import _hosted  # it builds on this module
+
+            _hosted.run_step(self, step)
         else:
             raise _step_error(f"no browser handler for {type(step).__name__}")
 

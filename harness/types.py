@@ -30,6 +30,7 @@ Capability: TypeAlias = Literal[
     "read_order",
     "idempotency_key",
     "payment_method",
+    "hosted_checkout",
 ]
 """What a target profile lets the harness do; scenarios declare the ones they need."""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from scenarios import api, browser, process, provider, webhooks
+from scenarios import api, browser, hosted, process, provider, webhooks
 from scenarios._model import BROWSER_INVARIANTS, DEFAULT_INVARIANTS, Scenario
 
 __all__ = ["BROWSER_INVARIANTS", "DEFAULT_INVARIANTS", "Scenario", "catalog", "get", "select"]
@@ -20,6 +20,7 @@ def catalog() -> tuple[Scenario, ...]:
         *webhooks.SCENARIOS,
         *process.SCENARIOS,
         *browser.SCENARIOS,
+        *hosted.SCENARIOS,
     )
     ids = [s.id for s in everything]
     duplicates = {i for i in ids if ids.count(i) > 1}

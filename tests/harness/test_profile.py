@@ -39,6 +39,7 @@ def test_reference_profile_loads() -> None:
         "read_order",
         "idempotency_key",
         "payment_method",
+        "hosted_checkout",
     }
 
 

@@ -37,7 +37,7 @@ def test_ids_are_unique_dotted_and_grouped_by_module() -> None:
     assert len(ids) == len(set(ids))
     for sc in ALL:
         assert re.fullmatch(r"[a-z]+\.[a-z0-9_]+", sc.id), sc.id
-        assert sc.group in {"api", "provider", "webhooks", "process", "browser"}
+        assert sc.group in {"api", "provider", "webhooks", "process", "browser", "hosted"}
         assert sc.title and sc.steps
 
 
