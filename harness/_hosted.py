@@ -13,14 +13,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from fake_provider.client import FakeProviderError
+from harness import _browsing
 from harness import _fake_hosted_page as provider_page
-from harness._browsing import (
-    PRESENT_TIMEOUT_MS,
-    _shows,
-    _step_error,
-    _visible,
-    _where,
-)
+from harness._browsing import _shows, _step_error, _visible, _where
 from harness._redact import redact_text
 from harness.profile import HostedCheckout
 from scenarios import steps as s
@@ -58,7 +53,7 @@ def open_page(run: _RunBrowser, step: s.OpenHostedPage) -> None:
     driver, tab = run._driver(True), run.tab(step.tab)
     page = driver.page(tab)
     success = run.section.selectors.success
-    _shows(page, hosted.pay, success, timeout_ms=PRESENT_TIMEOUT_MS)
+    _shows(page, hosted.pay, success, timeout_ms=_browsing.PRESENT_TIMEOUT_MS)
     if not _visible(page, hosted.pay):
         run._screenshot(driver, tab)
         if _visible(page, success):
@@ -97,7 +92,8 @@ def pay_on_page(run: _RunBrowser, step: s.PayOnHostedPage) -> None:
             return
         run._screenshot(driver, tab)
         raise _step_error(f"no provider hosted page to pay on: the tab shows {_where(page)}")
-    _shows(page, provider_page.PAY_BUTTON, provider_page.FINAL, timeout_ms=PRESENT_TIMEOUT_MS)
+    present = _browsing.PRESENT_TIMEOUT_MS
+    _shows(page, provider_page.PAY_BUTTON, provider_page.FINAL, timeout_ms=present)
     if not _visible(page, provider_page.PAY_BUTTON):
         shown = provider_page.state(page)
         seen: dict[str, Any] = {"hosted": "provider_pay", "provider_state": shown}
