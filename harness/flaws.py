@@ -97,10 +97,7 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "webhook_no_signature": {"webhooks.forged": ("forged_webhooks_rejected",)},
     "key_not_user_scoped": {"api.other_users_key": ("keys_user_scoped",)},
     "trust_client_amount": {"api.tampered_amount": ("charge_matches_order",)},
-    "hosted_session_per_click": {
-        "hosted.two_tabs": ("at_most_one_charge",),
-        "hosted.back_and_pay_again": ("at_most_one_charge",),
-    },
+    "hosted_session_per_click": {"hosted.two_tabs": ("at_most_one_charge",)},
     "hosted_redirect_only": {"hosted.redirect_never_comes": ("no_orphan_charge",)},
 }
 """Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
