@@ -39,6 +39,11 @@ log = logging.getLogger("reference_app.hosted")
 EVENTS = frozenset({"checkout.session.completed", "checkout.session.expired"})
 SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 PAYMENT_METHOD = "hosted_checkout"
+HOSTED_OPEN = (
+    "This order has a payment page open at the payment provider, which could not be closed "
+    "just now. Nothing was charged by this attempt; try again in a moment."
+)
+"""Why a card payment waits: paying by card too could charge the order twice."""
 Where = Literal["provider", "success", "progress", "confirm", "not_found", "unavailable"]
 Fulfilment = Literal["fulfilled", "duplicate", "not_paid", "not_ours", "conflict"]
 
@@ -138,6 +143,42 @@ class HostedCheckout:
         session.add(row)
         session.flush()
         return _snapshot(row)
+
+    # -- before a card payment of the confirm page --------------------------------------
+
+    def close_for_card(self, user: str, order_id: str, base_url: str) -> bool:
+        """Expire the order's payable session before the confirm page's card form charges, so
+        the customer cannot pay both. One paid meanwhile is fulfilled instead (the card path
+        then finds the order paid and charges nothing). False: the provider could not be
+        asked, and the card payment must wait (it could be a second charge)."""
+
+        def current(session: Session) -> _Row | None:
+            if lock_order(session, order_id, user=user) is None:
+                return None  # not ours or no such order: the card path answers that
+            row = session.execute(
+                sa.select(HostedSession).where(HostedSession.open_order_id == order_id)
+            ).scalar_one_or_none()
+            return None if row is None else _snapshot(row)
+
+        row = db.transaction(self._sessions, current)
+        if row is None:
+            return True
+        try:
+            if row.provider_session_id is None:  # made, or not, under this key: find out
+                form = _session_form(self._order(order_id), row, base_url)
+                found = self._client.create(form, provider_key(order_id, row.attempt))
+            else:
+                found = self._client.retrieve(row.provider_session_id)
+            if found.get("status") == "open":
+                found = self._client.expire(str(found["id"]))
+        except ProviderUnavailable as exc:
+            log.warning("cannot close the hosted session of %s: %s", order_id, exc)
+            return False
+        if found.get("status") == "complete":
+            self.fulfil(found)
+        else:
+            db.transaction(self._sessions, partial(_retire, row_id=row.id, status="expired"))
+        return True
 
     def _order(self, order_id: str) -> Order:
         return db.transaction(self._sessions, lambda s: s.get_one(Order, order_id))

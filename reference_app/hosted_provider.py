@@ -35,6 +35,10 @@ class SessionsClient(ProviderClient):
         """``POST /v1/checkout/sessions`` under ``key``; retried with the same key."""
         return self._send("POST", "/v1/checkout/sessions", form, {"Idempotency-Key": key})
 
+    def expire(self, session_id: str) -> JSON:
+        """``POST /v1/checkout/sessions/{id}/expire``: an open session can no longer be paid."""
+        return self._send("POST", f"/v1/checkout/sessions/{session_id}/expire", {}, {})
+
     def retrieve(self, session_id: str) -> JSON:
         """``GET /v1/checkout/sessions/{id}``: the session as the provider has it now."""
         return self._send("GET", f"/v1/checkout/sessions/{session_id}", None, {})

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from _checkout_support import WEBHOOK_SECRET, FakeControl, Shopper
+from _checkout_support import WEBHOOK_SECRET, FakeControl, Shopper, new_key
 
 from reference_app.webhooks import sign
 
@@ -192,3 +192,28 @@ def test_the_return_page_refuses_a_session_of_another_order(
     )
     assert unpaid.status_code == 404
     assert shopper.http.post(f"/checkout/{first['order_id']}/hosted").status_code == 403
+
+
+def test_a_card_payment_closes_the_open_session_first(shopper: Shopper, fake: FakeControl) -> None:
+    order = shopper.new_order()
+    token = _token(shopper, order["order_id"])
+    session_id = _session_of(_click(shopper, order["order_id"], token).headers["location"])
+    paid = shopper.confirm(order["order_id"], new_key())
+    assert paid.status_code == 200, paid.text
+    late = fake.http.post(f"/_fake/checkout/sessions/{session_id}/pay", json={})
+    assert late.status_code == 409  # expired before the card was charged: cannot pay twice
+    assert len(fake.charges(order["order_id"])) == 1
+
+
+def test_a_card_payment_after_an_unreported_hosted_one_charges_nothing(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    order = shopper.new_order()
+    token = _token(shopper, order["order_id"])
+    session_id = _session_of(_click(shopper, order["order_id"], token).headers["location"])
+    _pay(fake, session_id)  # neither the redirect nor the webhook has reached the shop
+    answer = shopper.confirm(order["order_id"], new_key())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["provider_payment_intent"] is not None
+    assert shopper.order(order["order_id"])["payment"]["status"] == "CONFIRMED"
+    assert len(fake.charges(order["order_id"])) == 1
