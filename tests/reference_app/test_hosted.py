@@ -46,6 +46,14 @@ def _session_of(location: str) -> str:
     return match.group(1)
 
 
+def _opened(shopper: Shopper) -> tuple[dict[str, Any], str, str]:
+    """A new order, its confirm page's CSRF token, and the session its hosted button made."""
+    order = shopper.new_order()
+    token = _token(shopper, order["order_id"])
+    location = _click(shopper, order["order_id"], token).headers["location"]
+    return order, token, _session_of(location)
+
+
 def _pay(fake: FakeControl, session_id: str) -> dict[str, Any]:
     answer = fake.http.post(f"/_fake/checkout/sessions/{session_id}/pay", json={})
     assert answer.status_code == 200, answer.text
@@ -125,9 +133,7 @@ def test_every_click_and_tab_lands_on_one_session_and_pays_once(
 def test_webhook_and_redirect_fulfil_once_in_either_order(
     shopper: Shopper, fake: FakeControl, webhook_first: bool
 ) -> None:
-    order = shopper.new_order()
-    token = _token(shopper, order["order_id"])
-    session_id = _session_of(_click(shopper, order["order_id"], token).headers["location"])
+    order, _, session_id = _opened(shopper)
     paid = _pay(fake, session_id)
     assert shopper.order(order["order_id"])["status"] == "open"  # nobody told the shop yet
     if webhook_first:
@@ -150,9 +156,7 @@ def test_webhook_and_redirect_fulfil_once_in_either_order(
 def test_an_expired_session_is_replaced_and_cannot_be_paid(
     shopper: Shopper, fake: FakeControl
 ) -> None:
-    order = shopper.new_order()
-    token = _token(shopper, order["order_id"])
-    old = _session_of(_click(shopper, order["order_id"], token).headers["location"])
+    order, token, old = _opened(shopper)
     expired = fake.http.post(f"/v1/checkout/sessions/{old}/expire", headers=API)
     assert expired.status_code == 200, expired.text
     assert _deliver(shopper, fake, "checkout.session.expired", old)["handling"] == "processed"
@@ -166,9 +170,7 @@ def test_an_expired_session_is_replaced_and_cannot_be_paid(
 def test_a_session_expired_without_its_webhook_is_replaced_on_the_next_click(
     shopper: Shopper, fake: FakeControl
 ) -> None:
-    order = shopper.new_order()
-    token = _token(shopper, order["order_id"])
-    old = _session_of(_click(shopper, order["order_id"], token).headers["location"])
+    order, token, old = _opened(shopper)
     assert fake.http.post(f"/v1/checkout/sessions/{old}/expire", headers=API).status_code == 200
     new = _session_of(_click(shopper, order["order_id"], token).headers["location"])
     assert new != old
@@ -195,9 +197,7 @@ def test_the_return_page_refuses_a_session_of_another_order(
 
 
 def test_a_card_payment_closes_the_open_session_first(shopper: Shopper, fake: FakeControl) -> None:
-    order = shopper.new_order()
-    token = _token(shopper, order["order_id"])
-    session_id = _session_of(_click(shopper, order["order_id"], token).headers["location"])
+    order, _, session_id = _opened(shopper)
     paid = shopper.confirm(order["order_id"], new_key())
     assert paid.status_code == 200, paid.text
     late = fake.http.post(f"/_fake/checkout/sessions/{session_id}/pay", json={})
@@ -208,9 +208,7 @@ def test_a_card_payment_closes_the_open_session_first(shopper: Shopper, fake: Fa
 def test_a_card_payment_after_an_unreported_hosted_one_charges_nothing(
     shopper: Shopper, fake: FakeControl
 ) -> None:
-    order = shopper.new_order()
-    token = _token(shopper, order["order_id"])
-    session_id = _session_of(_click(shopper, order["order_id"], token).headers["location"])
+    order, _, session_id = _opened(shopper)
     _pay(fake, session_id)  # neither the redirect nor the webhook has reached the shop
     answer = shopper.confirm(order["order_id"], new_key())
     assert answer.status_code == 200, answer.text
