@@ -142,9 +142,11 @@ def pay_off_page(run: _RunBrowser, step: s.PayHostedOffPage) -> None:
         history.fail(op, {"error": str(exc)})
         raise _step_error(f"the provider refused to take the payment: {exc}") from None
     redirect = answer.get("redirect_url")
-    history.ok(op, {"provider_outcome": answer.get("outcome"),
-                    "redirect_url": redact_text(str(redirect)) if redirect else None,
-                    "unfollowed_redirect": redirect})  # fmt: skip
+    history.ok(op, {
+        "provider_outcome": answer.get("outcome"),
+        "redirect_url": redact_text(str(redirect)) if redirect else None,
+        "redirect_followed": False,
+    })  # fmt: skip
 
 
 def come_back(run: _RunBrowser, step: s.ReturnFromHostedPage) -> None:
@@ -155,7 +157,7 @@ def come_back(run: _RunBrowser, step: s.ReturnFromHostedPage) -> None:
     redirect = None
     for op in reversed(run.interp.history.ops):
         if op.process == tab and op.f == "hosted_pay_off_page" and op.type == "ok":
-            redirect = op.value.get("unfollowed_redirect")
+            redirect = op.value.get("redirect_url")
             break
     if not isinstance(redirect, str) or not redirect:
         raise _step_error("ReturnFromHostedPage needs an earlier PayHostedOffPage in this tab")
