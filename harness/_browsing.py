@@ -167,7 +167,12 @@ class _RunBrowser:
         elif isinstance(step, s.WaitForState):
             self.wait_for(step.tab, step.state, step.timeout_ms)
         elif isinstance(
-            step, s.OpenHostedPage | s.PayOnHostedPage | s.PayHostedOffPage | s.ReturnFromHostedPage
+            step,
+            s.OpenHostedPage
+            | s.PayOnHostedPage
+            | s.PayHostedOffPage
+            | s.ReturnFromHostedPage
+            | s.OpenSuccessUnpaid,
         ):
             from harness import _hosted  # it builds on this module
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
@@ -40,3 +41,22 @@ def state(page: Page) -> str | None:
     except PlaywrightError:
         return None
     return found
+
+
+def success_url(provider_url: str, api_key: str, session_id: str) -> str | None:
+    """The session's ``success_url`` with its id filled in, as the provider redirects to it
+    (``GET /v1/checkout/sessions/{id}``). Raises RuntimeError when the provider cannot say."""
+    try:
+        response = httpx.get(
+            f"{provider_url.rstrip('/')}/v1/checkout/sessions/{session_id}",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"cannot read Checkout Session {session_id}: {exc}") from None
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"reading Checkout Session {session_id} answered HTTP {response.status_code}"
+        )
+    template = response.json().get("success_url")
+    return template.replace("{CHECKOUT_SESSION_ID}", session_id) if template else None

@@ -36,6 +36,8 @@ def run_step(run: _RunBrowser, step: Any) -> None:
         pay_off_page(run, step)
     elif isinstance(step, s.ReturnFromHostedPage):
         come_back(run, step)
+    elif isinstance(step, s.OpenSuccessUnpaid):
+        open_success_unpaid(run, step)
     else:
         raise _step_error(f"no hosted-Checkout handler for {type(step).__name__}")
 
@@ -169,6 +171,29 @@ def come_back(run: _RunBrowser, step: s.ReturnFromHostedPage) -> None:
     op = driver.goto(redirect, tab=tab)
     run._opened(driver, tab, op, "the success URL the provider redirects to")
     run.wait_for(step.tab, "success", LANDING_TIMEOUT_MS)
+
+
+def open_success_unpaid(run: _RunBrowser, step: s.OpenSuccessUnpaid) -> None:
+    """Load the success URL of the tab's unpaid session (read from the provider's API with
+    the profile's key). What the tab shows is recorded; the checkers judge it."""
+    hosted = _section(run)
+    driver, tab = run._driver(True), run.tab(step.tab)
+    page = driver.page(tab)
+    session = provider_page.session_id(page.url)
+    if session is None:
+        raise _step_error(f"no provider hosted page in the tab: it shows {_where(page)}")
+    provider = run.interp.profile.provider
+    try:
+        url = provider_page.success_url(run.interp.provider.base_url, provider.api_key, session)
+    except RuntimeError as exc:
+        raise _step_error(str(exc)) from None
+    if url is None or not _matches(hosted.success_url_regex, url):
+        raise _step_error(
+            f"the session's success_url {url!r} does not match browser.hosted."
+            f"success_url_regex {hosted.success_url_regex!r}"
+        )
+    driver.goto(url, tab=tab)
+    run._screenshot(driver, tab)
 
 
 def _matches(pattern: str, url: str) -> bool:

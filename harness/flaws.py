@@ -99,6 +99,7 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "trust_client_amount": {"api.tampered_amount": ("charge_matches_order",)},
     "hosted_session_per_click": {"hosted.two_tabs": ("at_most_one_charge",)},
     "hosted_redirect_only": {"hosted.redirect_never_comes": ("no_orphan_charge",)},
+    "hosted_success_unverified": {"hosted.success_url_unpaid": ("no_lost_payment",)},
 }
 """Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
 for a scenario is violated in a run of that scenario. docs/flaws.md's table says the same

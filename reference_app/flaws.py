@@ -139,6 +139,12 @@ FLAWS: dict[str, Flaw] = {
             "is ignored, so a customer who never comes back is charged and shown unpaid",
             "reference_app/hosted.py:apply_event",
         ),
+        Flaw(
+            "hosted_success_unverified",
+            "the success URL fulfils any session of the order it names without asking the "
+            "provider whether it was paid: loading it unpaid marks the order paid",
+            "reference_app/hosted.py:HostedCheckout.on_return",
+        ),
     )
 }
 """Every flaw, by name, in the order ``nodouble flaws`` runs them."""

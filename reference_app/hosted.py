@@ -203,6 +203,10 @@ class HostedCheckout:
                 self._sessions, lambda s: s.get_one(Order, order_id).status == "paid"
             )
             return Go("success") if paid else Go("unavailable", detail=str(exc))
+        if flaws.active(self._flaw, "hosted_success_unverified"):
+            # FLAW(hosted_success_unverified): reaching the success URL is taken as proof of
+            # payment; the session's status is not looked at.
+            found = {**found, "status": "complete", "payment_status": "paid"}
         done = self.fulfil(found)
         if done in ("fulfilled", "duplicate"):
             return Go("success")

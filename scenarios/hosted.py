@@ -16,6 +16,7 @@ from scenarios.steps import (
     Navigate,
     OpenConfirm,
     OpenHostedPage,
+    OpenSuccessUnpaid,
     PayHostedOffPage,
     PayOnHostedPage,
     ReadOrder,
@@ -34,7 +35,13 @@ TAGS = ("browser", "hosted")
 
 
 def _hosted(
-    name: str, title: str, threat: str, steps: tuple[Step, ...], extra: tuple[str, ...] = ()
+    name: str,
+    title: str,
+    threat: str,
+    steps: tuple[Step, ...],
+    extra: tuple[str, ...] = (),
+    *,
+    pays: bool = True,
 ) -> Scenario:
     """A hosted-Checkout scenario: the money invariants, the payment pages' ``no-store``, and
     ``webhooks_accepted`` when the provider's events are delivered."""
@@ -51,6 +58,7 @@ def _hosted(
             *(("webhooks_accepted",) if webhooks else ()),
         ),
         tags=(*TAGS, *(("webhooks",) if webhooks else ())),
+        pays=pays,
     )
 
 
@@ -125,6 +133,7 @@ SCENARIOS = (
             OpenHostedPage(),
             PayHostedOffPage(),
             WaitWebhooks(),
+            ReadOrder(),  # the webhook alone has fulfilled it: in the history, before the return
             ReturnFromHostedPage(),
             Navigate(action="reload"),
             Reconcile(),
@@ -140,6 +149,7 @@ SCENARIOS = (
             BrowserCheckout(),
             OpenHostedPage(),
             PayOnHostedPage(),
+            ReadOrder(),  # fulfilled by the redirect, before any event was delivered
             ListenWebhooks(),
             ReplayWebhooks(times=1),
             WaitWebhooks(),
@@ -161,5 +171,18 @@ SCENARIOS = (
             Reconcile(),
             ReadOrder(),
         ),
+    ),
+    _hosted(
+        "success_url_unpaid",
+        "The success URL of a session nobody paid is loaded (a bookmark, an edited link)",
+        "hosted-success-reload",
+        (
+            BrowserCheckout(),
+            OpenHostedPage(),
+            OpenSuccessUnpaid(),
+            Reconcile(),
+            ReadOrder(),
+        ),
+        pays=False,
     ),
 )

@@ -276,6 +276,15 @@ class ReturnFromHostedPage:
     needs = ("browser", "hosted_checkout")
 
 
+@dataclass(frozen=True)
+class OpenSuccessUnpaid:
+    """``tab``, on the provider's page of a session nobody paid, loads the checkout's success
+    URL of that session (a bookmark, a shared or edited link): it must not count as paid."""
+
+    tab: str = "t1"
+    needs = ("browser", "hosted_checkout")
+
+
 Step = (
     CreateOrder | Confirm | Burst | ReadOrder
     | ProviderFault | ClearProviderFaults | NetworkFault | KillTarget | RestartTarget
@@ -283,4 +292,5 @@ Step = (
     | ListenWebhooks | WaitWebhooks | ReplayWebhooks | ForgeWebhook
     | BrowserCheckout | OpenConfirm | ClickPay | Navigate | Offline | WaitForState
     | OpenHostedPage | PayOnHostedPage | PayHostedOffPage | ReturnFromHostedPage
+    | OpenSuccessUnpaid
 )  # fmt: skip

@@ -32,6 +32,7 @@ from scenarios.steps import (
     BrowserCheckout,
     OpenConfirm,
     OpenHostedPage,
+    OpenSuccessUnpaid,
     PayHostedOffPage,
     PayOnHostedPage,
     ReturnFromHostedPage,
@@ -168,6 +169,21 @@ def test_paid_off_page_the_tab_stays_until_it_comes_back(
     session.step(ReturnFromHostedPage(), interp)
     assert _last(interp, "wait_state").value["page_state"] == "success"
     assert _charges(interp) == 1
+
+
+def test_the_success_url_of_an_unpaid_session_is_loaded_and_recorded(
+    session: BrowserSession, make_run: Callable[..., Interpreter]
+) -> None:
+    interp = make_run()
+    session.step(BrowserCheckout(), interp)
+    with pytest.raises(StepError, match="no provider hosted page in the tab"):
+        session.step(OpenSuccessUnpaid(), interp)
+    session.step(OpenHostedPage(), interp)
+    session.step(OpenSuccessUnpaid(), interp)
+    loaded = _last(interp, "page_load")
+    assert "/hosted/return?session_id=cs_" in loaded.value["target"]
+    assert loaded.value["page_state"] == "confirm"  # the reference checkout: back to paying
+    assert _charges(interp) == 0
 
 
 def test_a_hosted_pay_selector_that_matches_nothing_fails_the_step(
