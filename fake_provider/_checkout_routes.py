@@ -11,6 +11,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from fake_provider import _checkout_page as page
+from fake_provider._hosted_faults import Payment as Run
+from fake_provider._hosted_faults import run_payment
 from fake_provider._provider import Provider
 from fake_provider.checkout_sessions import HOSTED_CARDS, TABLE, CheckoutSessions, Payment
 from fake_provider.types import JSON
@@ -56,49 +58,70 @@ def routes(provider: Provider) -> list[Route]:
         payment = Payment("expired" if state == "expired" else "already_paid", session)
         return _show(payment, sessions.line_items(sid(request)), state)
 
-    async def hosted_pay(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        card = form.get("payment_method", HOSTED_CARDS[0])
-        try:
-            result = sessions.pay(sid(request), card)
-        except KeyError:
+    def account_of(session_id: str) -> str | None:
+        row = provider.store.get(TABLE, session_id)
+        return None if row is None else str(row["account"])
+
+    def intent_of(result: Payment) -> str | None:
+        intent = result.session.get("payment_intent")
+        return intent if isinstance(intent, str) else None
+
+    def unknown_page(exc: Exception) -> Response:
+        if isinstance(exc, KeyError):
             return HTMLResponse(
                 page.notice(
                     "No such checkout", "This link is not a checkout session of this fake provider."
                 ),
                 404,
             )
-        except ValueError as exc:
-            return HTMLResponse(page.notice("Unknown card", f"{exc}."), 400)
-        if result.outcome == "paid" and result.redirect_url:
-            return RedirectResponse(result.redirect_url, status_code=303)
-        return _show(result, sessions.line_items(sid(request)), result.outcome, result.message)
+        return HTMLResponse(page.notice("Unknown card", f"{exc}."), 400)
+
+    async def hosted_pay(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        card = form.get("payment_method", HOSTED_CARDS[0])
+        session_id = sid(request)
+
+        def answer(result: Payment) -> Response:
+            if result.outcome == "paid" and result.redirect_url:
+                return RedirectResponse(result.redirect_url, status_code=303)
+            return _show(result, sessions.line_items(session_id), result.outcome, result.message)
+
+        run = Run(
+            pay=lambda: sessions.pay(session_id, card),
+            intent_of=intent_of,
+            answer=answer,
+            failure=lambda status, text: HTMLResponse(page.notice("Payment error", text), status),
+            refused=unknown_page,
+            account=account_of(session_id),
+        )
+        return await run_payment(provider, request, run)
 
     async def control_pay(request: Request) -> Response:
+        session_id = sid(request)
         try:
             body = json.loads(await request.body() or b"{}")
             if not isinstance(body, dict) or set(body) - {"payment_method"}:
                 raise ValueError("the body must be a JSON object with at most payment_method")
-            result = sessions.pay(sid(request), body.get("payment_method", HOSTED_CARDS[0]))
-        except KeyError:
-            return _problem(
-                404, "No such checkout session", f"There is no checkout session {sid(request)!r}."
-            )
         except ValueError as exc:
             return _problem(400, "Invalid payment", f"{exc}.")
-        if result.outcome == "expired":
-            return _problem(
-                409,
-                "Checkout session expired",
-                "This session has expired and cannot be paid: create a new one.",
-            )
-        answer = {
-            "outcome": result.outcome,
-            "message": result.message,
-            "redirect_url": result.redirect_url,
-            "session": result.session,
-        }
-        return JSONResponse(answer)
+        card = body.get("payment_method", HOSTED_CARDS[0])
+
+        def refused(exc: Exception) -> Response:
+            if isinstance(exc, KeyError):
+                return _problem(
+                    404, "No such checkout session", f"There is no checkout session {session_id!r}."
+                )
+            return _problem(400, "Invalid payment", f"{exc}.")
+
+        run = Run(
+            pay=lambda: sessions.pay(session_id, card),
+            intent_of=intent_of,
+            answer=_control_answer,
+            failure=lambda status, text: _problem(status, "Injected payment error", text),
+            refused=refused,
+            account=account_of(session_id),
+        )
+        return await run_payment(provider, request, run)
 
     post, get = ["POST"], ["GET"]
     return [
@@ -111,6 +134,23 @@ def routes(provider: Provider) -> list[Route]:
         Route("/c/pay/{id}", hosted_pay, methods=post),
         Route("/_fake/checkout/sessions/{id}/pay", control_pay, methods=post),
     ]
+
+
+def _control_answer(result: Payment) -> Response:
+    """What ``POST /_fake/checkout/sessions/{id}/pay`` answers for one attempt."""
+    if result.outcome == "expired":
+        return _problem(
+            409,
+            "Checkout session expired",
+            "This session has expired and cannot be paid: create a new one.",
+        )
+    answer = {
+        "outcome": result.outcome,
+        "message": result.message,
+        "redirect_url": result.redirect_url,
+        "session": result.session,
+    }
+    return JSONResponse(answer)
 
 
 def _show(result: Payment, items: list[JSON], state: str, message: str | None = None) -> Response:

@@ -1,9 +1,12 @@
 """The request pipeline every ``/v1`` endpoint goes through.
 
 Top to bottom: authenticate, parse the form, validate (a 400 here is never
-stored), pick a fault, reserve the idempotency key, execute under the state lock,
-save the response under the key, then answer (or drop, or hang, as the fault says).
-The state lock is held only while state changes, never across an await.
+stored), pick a fault, reserve the idempotency key, wait (a ``delay`` fault, then the
+processing time of a call that moves money), execute under the state lock, answer (or
+drop, or hold, as the fault says), and only then save the response under the key and
+release it. From the reservation to the release the key is *in use*: another request
+with it is answered 409 ``idempotency_key_in_use``, as on Stripe. The state lock is held
+only while state changes, never across an await.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import json
+import os
 import secrets
 import threading
 import time
@@ -36,6 +40,10 @@ from fake_provider.types import JSON, FaultHit, RequestRecord
 from fake_provider.webhooks import Webhooks
 
 Prepare = Callable[[Params], Work]
+DEFAULT_PROCESSING_MS = 10
+"""Default processing time of a call that moves money (Stripe's confirm takes hundreds of
+ms; a small default keeps a real in-use window without slowing test suites down)."""
+MAX_PROCESSING_MS = 60_000
 _HOLD_POLL = 0.05
 """Seconds between two looks at the connection while a ``hang_after`` fault holds."""
 
@@ -52,6 +60,30 @@ class ProviderConfig:
     """Signs deliveries to endpoints registered without a ``secret`` of their own."""
     minimum_amounts: bool = False
     """Refuse intents below Stripe's minimum charge for their currency (usd 50, gbp 30, …)."""
+    processing_ms: int = DEFAULT_PROCESSING_MS
+    """Milliseconds a call that moves money spends executing, its key in use meanwhile."""
+
+
+def parse_processing_ms(raw: str, name: str = "NODOUBLE_FAKE_PROCESSING_MS") -> int:
+    """A processing time in whole milliseconds, 0 to 60000; ``ValueError`` names ``name``."""
+    value = raw.strip()
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_PROCESSING_MS:
+        raise ValueError(
+            f"{name} must be a whole number of milliseconds from 0 to {MAX_PROCESSING_MS}, "
+            f"got {raw!r}"
+        )
+    return int(value)
+
+
+def processing_ms_from_env() -> int:
+    """``NODOUBLE_FAKE_PROCESSING_MS``, or the default; a bad value exits with one line."""
+    raw = os.environ.get("NODOUBLE_FAKE_PROCESSING_MS")
+    if raw is None or raw == "":
+        return DEFAULT_PROCESSING_MS
+    try:
+        return parse_processing_ms(raw)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 class ConnectionDropped(Exception):
@@ -84,6 +116,9 @@ class _Call:
     """The fault firing this request caused, if any."""
     client_gone: bool = False
     """The client closed the connection before the answer was sent."""
+    result: tuple[int, JSON] | None = None
+    """The ``(status, body)`` its work produced, to store under the key; ``None`` until the
+    work ran (a request cancelled before it stores nothing)."""
 
     @property
     def request_id(self) -> str:
@@ -224,25 +259,40 @@ class Provider:
                     decision.body,
                     replay_of=decision.request_id or call.request_id,
                 )
+        # The key is in use from here until the answer is ready, a held one included.
+        try:
+            return await self._run(call, fault, work, account, log["money"])
+        finally:
+            if key is not None:
+                if call.result is None:  # cancelled before any work: the key is free again
+                    self.keys.abandon(account, key)
+                else:
+                    self.keys.finish(account, key, *call.result)
+
+    async def _run(
+        self, call: _Call, fault: Fault | None, work: Work, account: str, money: bool
+    ) -> Response:
+        """Wait, execute and answer one request whose key (if any) is reserved; what the
+        work produced is left in ``call.result`` for the key."""
         try:
             if fault is not None and fault.mode == "delay":
                 await asyncio.sleep(fault.delay_ms / 1000)
-        except BaseException:  # cancelled before any work: the key is free again
-            call.said("delayed, but the request was cancelled before any work")
-            if key is not None:
-                self.keys.abandon(account, key)
+            if money and self.config.processing_ms:
+                await asyncio.sleep(self.config.processing_ms / 1000)
+        except BaseException:
+            call.said("did nothing: the request was cancelled before any work")
             raise
         # From here on execution has begun: whatever happens, a response is stored under the
         # key, so a retry can never execute the work a second time.
         before = self.ledger.cursor()
         try:
-            base_url = str(request.base_url).rstrip("/")
-            status, body = self._execute(work, Ctx(account, key, call.request_id, base_url))
+            base_url = str(call.request.base_url).rstrip("/")
+            status, body = self._execute(work, Ctx(account, call.key, call.request_id, base_url))
         except Exception:  # a bug in the fake, after state may have changed: store a 500
             status, body = 500, api_error(500, "The fake provider failed.").body()
         if call.hit is not None:
             call.hit["charged"] = any(
-                e["kind"] == "charge" and e.get("idempotency_key") == key
+                e["kind"] == "charge" and e.get("idempotency_key") == call.key
                 for e in self.ledger.entries(after_seq=before)
             )
         if fault is not None and fault.mode == "delay":
@@ -253,8 +303,7 @@ class Provider:
                 api_error(fault.status, "Injected error after work.").body(),
             )
             call.said(f"worked then answered {fault.status}")
-        if key is not None:
-            self.keys.finish(account, key, status, body)
+        call.result = (status, body)
         return await self._answer(call, fault, status, body)
 
     async def _answer(
@@ -349,10 +398,13 @@ async def _params(request: Request) -> Params:
 
 
 def _in_flight(key: str | None) -> StripeError:
+    # Stripe's own type, code and wording: SDKs and people search for them.
     return StripeError(
         409,
-        "invalid_request_error",
-        f"A request with the idempotency key {key!r} is still being processed. Retry later.",
+        "idempotency_error",
+        "There is currently another in-progress request using this Idempotent Key (that "
+        "probably means you submitted twice, and the other request is still going through): "
+        f"{key}. Please try again later.",
         code="idempotency_key_in_use",
         stored=False,
     )

@@ -27,6 +27,8 @@ from starlette.routing import Route
 
 from fake_provider._cards import CARDS
 from fake_provider._errors import StripeError
+from fake_provider._hosted_faults import Payment, run_payment
+from fake_provider._provider import Provider
 from fake_provider.intents import THREEDS_PATH, Ctx, Payments
 from fake_provider.types import JSON
 
@@ -118,8 +120,14 @@ def _fail(pay: Payments, ctx: Ctx, intent: JSON, pm: str) -> None:
     pay.emit(ctx, "payment_intent.payment_failed", intent)
 
 
-def routes(pay: Payments, lock: threading.Lock) -> list[Route]:
-    """The page (``GET``/``POST /3ds/{intent_id}``) and the control call."""
+def routes(provider: Provider) -> list[Route]:
+    """The page (``GET``/``POST /3ds/{intent_id}``) and the control call; both completions
+    take the faults aimed at payments on the fake's pages (``_hosted_faults``)."""
+    pay, lock = provider.payments, provider.lock
+
+    def account_of(intent_id: str) -> str | None:
+        row = pay.store.get("intents", intent_id)
+        return None if row is None else str(row["account"])
 
     async def page(request: Request) -> Response:
         intent_id = request.path_params["intent_id"]
@@ -143,14 +151,26 @@ def routes(pay: Payments, lock: threading.Lock) -> list[Route]:
         outcome = (form.get("outcome") or [""])[0]
         if outcome not in OUTCOMES:
             return HTMLResponse(_html("Bad request", "outcome must be complete or fail."), 400)
-        try:
-            done = finish(pay, lock, request.path_params["intent_id"], outcome)
-        except KeyError:
-            return HTMLResponse(_html("Unknown payment", "There is no such payment."), 404)
-        if done.redirect_url is not None:
-            return RedirectResponse(done.redirect_url, status_code=303)
-        text = f"Authentication {done.redirect_status}: the payment is {done.intent['status']}."
-        return HTMLResponse(_html("3D Secure finished", f"<p>{html.escape(text)}</p>"))
+        intent_id = request.path_params["intent_id"]
+
+        def answer(done: Finished) -> Response:
+            if done.redirect_url is not None:
+                return RedirectResponse(done.redirect_url, status_code=303)
+            status = done.intent["status"]
+            text = f"Authentication {done.redirect_status}: the payment is {status}."
+            return HTMLResponse(_html("3D Secure finished", f"<p>{html.escape(text)}</p>"))
+
+        payment = Payment(
+            pay=lambda: finish(pay, lock, intent_id, outcome),
+            intent_of=lambda done: str(done.intent["id"]),
+            answer=answer,
+            failure=lambda status, text: HTMLResponse(_html("Payment error", text), status),
+            refused=lambda exc: HTMLResponse(
+                _html("Unknown payment", "There is no such payment."), 404
+            ),
+            account=account_of(intent_id),
+        )
+        return await run_payment(provider, request, payment)
 
     async def control(request: Request) -> Response:
         try:
@@ -161,11 +181,17 @@ def routes(pay: Payments, lock: threading.Lock) -> list[Route]:
         if outcome not in OUTCOMES:
             return _problem(400, "Invalid outcome", 'Send {"outcome": "complete"} or "fail".')
         intent_id = request.path_params["intent_id"]
-        try:
-            done = finish(pay, lock, intent_id, outcome)
-        except KeyError:
-            return _problem(404, "No such payment intent", f"There is no intent {intent_id!r}.")
-        return JSONResponse(done.record())
+        payment = Payment(
+            pay=lambda: finish(pay, lock, intent_id, outcome),
+            intent_of=lambda done: str(done.intent["id"]),
+            answer=lambda done: JSONResponse(done.record()),
+            failure=lambda status, text: _problem(status, "Injected payment error", text),
+            refused=lambda exc: _problem(
+                404, "No such payment intent", f"There is no intent {intent_id!r}."
+            ),
+            account=account_of(intent_id),
+        )
+        return await run_payment(provider, request, payment)
 
     return [
         Route(f"{THREEDS_PATH}/{{intent_id}}", page, methods=["GET"]),

@@ -17,7 +17,7 @@ from fake_provider._checkout_routes import routes as checkout_routes
 from fake_provider._errors import StripeError, invalid
 from fake_provider._lists import routes as list_routes
 from fake_provider._params import Params, check_known, get_expand, get_int, get_str
-from fake_provider._provider import Provider, ProviderConfig
+from fake_provider._provider import Provider, ProviderConfig, processing_ms_from_env
 from fake_provider._search import Births, parse_query
 from fake_provider._threeds import routes as threeds_routes
 from fake_provider.faults import FaultSpecError
@@ -42,6 +42,7 @@ def config_from_env() -> ProviderConfig:
         state_path=os.environ.get("NODOUBLE_FAKE_STATE") or None,
         key_ttl=key_ttl,
         minimum_amounts=minimums,
+        processing_ms=processing_ms_from_env(),
     )
 
 
@@ -230,16 +231,29 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         done = await provider.webhooks.flush(wait)
         return JSONResponse({"done": done}, status_code=200 if done else 504)
 
+    async def hold_webhooks(request: Request) -> Response:
+        try:
+            events = await _json_field(request, "events", "[...]")
+            if not isinstance(events, list):
+                raise WebhookSpecError(f"events must be a list of event types, got {events!r}")
+            provider.webhooks.hold(events)
+        except ValueError as exc:  # WebhookSpecError included
+            return _problem(400, "Invalid webhook hold", f"{exc}.")
+        return JSONResponse(_holding(provider))
+
+    async def get_webhook_hold(request: Request) -> Response:
+        return JSONResponse(_holding(provider))
+
+    async def release_webhooks(request: Request) -> Response:
+        released = provider.webhooks.release()
+        return JSONResponse({"released": released, **_holding(provider)})
+
     async def get_clock(request: Request) -> Response:
         return JSONResponse({"now": clock.now(), "offset_s": clock.offset})
 
     async def advance_clock(request: Request) -> Response:
         try:
-            body = await _json(request)
-            unknown = set(body) - {"advance_s"}
-            if unknown:
-                raise ValueError(f'unknown field(s) {sorted(unknown)}; send {{"advance_s": N}}')
-            step = body.get("advance_s")
+            step = await _json_field(request, "advance_s", "N")
             if not isinstance(step, int | float) or isinstance(step, bool):
                 raise ValueError(f"advance_s must be a number of seconds, got {step!r}")
             clock.advance(float(step))
@@ -259,7 +273,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
     post, get, delete = ["POST"], ["GET"], ["DELETE"]
     routes = [
         Route("/healthz", healthz, methods=get),
-        *threeds_routes(pay, provider.lock),
+        *threeds_routes(provider),
         Route("/v1/payment_intents", create_intent, methods=post),
         Route("/v1/payment_intents/search", search_intents, methods=get),
         Route("/v1/payment_intents/{id}", get_intent, methods=get),
@@ -288,12 +302,20 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/_fake/webhooks/deliveries", deliveries, methods=get),
         Route("/_fake/webhooks/events", events, methods=get),
         Route("/_fake/webhooks/flush", flush, methods=post),
+        Route("/_fake/webhooks/hold", hold_webhooks, methods=post),
+        Route("/_fake/webhooks/hold", get_webhook_hold, methods=get),
+        Route("/_fake/webhooks/hold", release_webhooks, methods=delete),
         Route("/_fake/clock", get_clock, methods=get),
         Route("/_fake/clock", advance_clock, methods=post),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.provider = provider
     return app
+
+
+def _holding(provider: Provider) -> JSON:
+    """What a webhook hold keeps back: the held types and the held events' ids."""
+    return {"events": sorted(provider.webhooks.held_types), "held": provider.webhooks.held()}
 
 
 def _page_offset(page: str | None) -> int:
@@ -336,6 +358,15 @@ async def _json(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
     return body
+
+
+async def _json_field(request: Request, name: str, example: str) -> Any:
+    """The one field of a JSON body that may have only ``name`` (``ValueError`` otherwise)."""
+    body = await _json(request)
+    unknown = set(body) - {name}
+    if unknown:
+        raise ValueError(f'unknown field(s) {sorted(unknown)}; send {{"{name}": {example}}}')
+    return body.get(name)
 
 
 def _problem(status: int, title: str, detail: str) -> Response:

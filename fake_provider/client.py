@@ -176,6 +176,20 @@ class FakeProviderClient:
         )
         return response.status_code == 200
 
+    def hold_webhooks(self, events: list[str]) -> JSON:
+        """Keep events of these types out of delivery until :meth:`release_webhooks` (they
+        are still recorded in :meth:`events`). Answers ``{"events": held types, "held":
+        ids of the events kept back, one per endpoint that wants one}``."""
+        return cast(JSON, self._call("POST", "/_fake/webhooks/hold", json={"events": events}))
+
+    def webhook_hold(self) -> JSON:
+        """The current hold, as :meth:`hold_webhooks` answers it."""
+        return cast(JSON, self._call("GET", "/_fake/webhooks/hold"))
+
+    def release_webhooks(self) -> int:
+        """End the hold and queue what it kept, in order; answers how many were released."""
+        return int(self._call("DELETE", "/_fake/webhooks/hold")["released"])
+
     # -- hosted checkout -----------------------------------------------------------
     def pay_checkout_session(self, session_id: str, payment_method: str = "pm_card_visa") -> JSON:
         """Pay a Checkout Session as a customer on its hosted page would, without a browser.

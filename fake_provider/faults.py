@@ -17,6 +17,13 @@ connection or ``delay_ms`` passes), ``in_flight`` (answer 409 ``idempotency_key_
 results, as Stripe's search can lag by up to a minute). A ``search_lag`` fault aims only at
 ``GET /v1/payment_intents/search``, stays armed until cleared unless given ``count`` or
 ``probability``, and fires (a hit) only on a search it hid intents from.
+
+Payments a browser makes on the fake's own pages (the hosted Checkout page, its control
+call, the 3-D Secure completion) are not API requests: only a fault aimed at ``"hosted"``
+or at one of their paths (``"POST /c/pay/*"``) reaches them, never ``"*"`` or ``"money"``.
+They take ``delay``, ``error_before``, ``error_after``, ``drop_after``, ``hang_after`` and
+their own ``await_webhook`` (pay, then hold the answer until the payment's events were
+delivered, or ``delay_ms`` passes); see ``fake_provider._hosted_faults``.
 """
 
 from __future__ import annotations
@@ -35,6 +42,14 @@ from fake_provider.types import FAULT_MODES, JSON, FaultHit, FaultMode, FaultRec
 
 MONEY = "money"
 """The endpoint value that aims a fault at every request that can move money."""
+HOSTED = "hosted"
+"""The endpoint value that aims a fault at every payment made on the fake's own pages."""
+HOSTED_PATHS = ("POST /c/pay/*", "POST /_fake/checkout/sessions/*/pay", "POST /3ds/*",
+                "POST /_fake/3ds/*")  # fmt: skip
+"""The payments on the fake's pages (and their control calls) a ``hosted`` fault aims at."""
+HOSTED_MODES = frozenset(
+    {"delay", "error_before", "error_after", "drop_after", "hang_after", "await_webhook"}
+)
 MAX_HITS = 1000
 """Hits kept per fault (``fired`` keeps counting past it)."""
 _CHARGING_PATH = re.compile(r"/v1/payment_intents/[^/]+/(confirm|capture)")
@@ -42,7 +57,12 @@ SEARCH_PATH = "/v1/payment_intents/search"
 """The one endpoint a ``search_lag`` fault aims at."""
 
 _DEFAULT_STATUS = {"error_before": 500, "error_after": 500, "in_flight": 409}
-_DEFAULT_DELAY_MS = {"delay": 1000, "hang_after": 1000, "search_lag": 60_000}
+_DEFAULT_DELAY_MS = {
+    "delay": 1000,
+    "hang_after": 1000,
+    "search_lag": 60_000,
+    "await_webhook": 10_000,
+}
 _ALLOWED_STATUS = {"error_before": {500, 502, 503, 429}, "error_after": {500, 502, 503}}
 
 
@@ -82,12 +102,16 @@ class Fault:
     hits: list[FaultHit] = field(default_factory=list)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
-    def matches(self, method: str, path: str, *, money: bool = False) -> bool:
-        """Whether a request is one this fault aims at (``money``: see :func:`moves_money`)."""
+    def matches(self, method: str, path: str, *, money: bool = False, hosted: bool = False) -> bool:
+        """Whether a request is one this fault aims at (``money``: see :func:`moves_money`;
+        ``hosted``: a payment on the fake's own pages, which only ``hosted`` and explicit
+        paths reach)."""
         if self.endpoint == MONEY:
-            return money
+            return money and not hosted
+        if self.endpoint == HOSTED:
+            return hosted
         if self.endpoint == "*":
-            return True
+            return not hosted
         want_method, _, want_path = self.endpoint.partition(" ")
         if want_method not in ("*", method):
             return False
@@ -117,11 +141,14 @@ def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
     if unknown:
         raise FaultSpecError(f"unknown field(s) {sorted(unknown)}")
     endpoint = spec.get("endpoint", "*")
-    if not isinstance(endpoint, str) or not (endpoint in ("*", MONEY) or " /" in endpoint):
-        raise FaultSpecError(f"endpoint must be '*', 'money' or 'METHOD /path', got {endpoint!r}")
+    if not isinstance(endpoint, str) or not (endpoint in ("*", MONEY, HOSTED) or " /" in endpoint):
+        raise FaultSpecError(
+            f"endpoint must be '*', 'money', 'hosted' or 'METHOD /path', got {endpoint!r}"
+        )
     mode = spec.get("mode")
     if mode not in FAULT_MODES:
         raise FaultSpecError(f"mode must be one of {list(FAULT_MODES)}, got {mode!r}")
+    _check_hosted(endpoint, mode)
     status = spec.get("status", _DEFAULT_STATUS.get(mode, 0))
     allowed = _ALLOWED_STATUS.get(mode)
     if allowed is not None and status not in allowed:
@@ -161,6 +188,27 @@ def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
     )
 
 
+def aims_at_hosted(endpoint: str) -> bool:
+    """Whether a fault aimed at ``endpoint`` can reach a payment on the fake's pages."""
+    probe = _probe(endpoint)
+    return any(probe.matches(*p.replace("*", "x").split(" "), hosted=True) for p in HOSTED_PATHS)
+
+
+def _check_hosted(endpoint: str, mode: str) -> None:
+    """Refuse a mode the pages cannot take, and ``await_webhook`` anywhere but on them."""
+    hosted = aims_at_hosted(endpoint)
+    if hosted and mode not in HOSTED_MODES:
+        raise FaultSpecError(
+            f"mode for payments on the fake's pages (endpoint {endpoint!r}) must be one of "
+            f"{sorted(HOSTED_MODES)}, got {mode!r}"
+        )
+    if mode == "await_webhook" and not hosted:
+        raise FaultSpecError(
+            f"endpoint for await_webhook must be 'hosted' or one of {list(HOSTED_PATHS)}, "
+            f"got {endpoint!r}"
+        )
+
+
 def _probe(endpoint: str) -> Fault:
     """A throwaway fault aimed at ``endpoint``, to ask what it matches."""
     return Fault("", endpoint, "delay", 0, 0, None, None, None)
@@ -187,6 +235,7 @@ class Faults:
         path: str,
         *,
         money: bool = False,
+        hosted: bool = False,
         request_id: str = "",
         idempotency_key: str | None = None,
         account: str | None = None,
@@ -202,7 +251,7 @@ class Faults:
                     continue
                 if fault.count is not None and fault.fired >= fault.count:
                     continue
-                if not fault.matches(method, path, money=money):
+                if not fault.matches(method, path, money=money, hosted=hosted):
                     continue
                 if fault.probability is not None and fault._rng.random() >= fault.probability:
                     continue

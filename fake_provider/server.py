@@ -7,6 +7,7 @@ import socket
 
 import uvicorn
 
+from fake_provider._provider import DEFAULT_PROCESSING_MS, parse_processing_ms
 from fake_provider.app import ProviderConfig, create_app
 from fake_provider.webhooks import DEFAULT_SECRET
 
@@ -51,9 +52,10 @@ def run(
     port: int = 12111,
     state_path: str | None = None,
     key_ttl: float = 86400.0,
+    processing_ms: int = DEFAULT_PROCESSING_MS,
 ) -> None:
     """Print where the fake is and how to use it, then serve until interrupted."""
-    config = ProviderConfig(state_path=state_path, key_ttl=key_ttl)
+    config = ProviderConfig(state_path=state_path, key_ttl=key_ttl, processing_ms=processing_ms)
     app = create_app(config)
     sock = bind(host, port)
     real_host, real_port = sock.getsockname()[:2]
@@ -74,10 +76,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--key-ttl", type=float, default=86400.0, help="seconds an idempotency key is remembered"
     )
+    parser.add_argument(
+        "--processing-ms",
+        default=str(DEFAULT_PROCESSING_MS),
+        help="milliseconds a call that moves money takes, its idempotency key in use meanwhile",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.key_ttl < float("inf"):
         parser.error(f"--key-ttl must be a number of seconds above 0, got {args.key_ttl!r}")
-    run(args.host, args.port, args.state, args.key_ttl)
+    try:
+        processing_ms = parse_processing_ms(args.processing_ms, "--processing-ms")
+    except ValueError as exc:
+        parser.error(str(exc))
+    run(args.host, args.port, args.state, args.key_ttl, processing_ms)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias, TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict, get_args
 
 JSON: TypeAlias = dict[str, Any]
 FormValue: TypeAlias = "str | list[FormValue] | dict[str, FormValue]"
 LedgerKind = Literal["charge", "decline", "refund", "attempt"]
 FaultMode = Literal[
-    "delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight", "search_lag"
-]
-FAULT_MODES: tuple[str, ...] = (
     "delay",
     "error_before",
     "error_after",
@@ -18,7 +15,9 @@ FAULT_MODES: tuple[str, ...] = (
     "hang_after",
     "in_flight",
     "search_lag",
-)
+    "await_webhook",
+]
+FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
 
 
 class LedgerEntry(TypedDict):

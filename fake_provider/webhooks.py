@@ -6,6 +6,10 @@ caused an event never waits for its delivery. Delivery options per endpoint:
 random order, seeded), ``delay_ms`` (wait before each batch; with ``shuffle`` the
 batch window is at least 50 ms), ``max_attempts`` (retry non-2xx and connection
 errors with exponential backoff capped at 2 s) and ``timeout_ms``.
+
+A *hold* on event types (``hold``) keeps their events out of every queue until
+``release``: the harness uses it to let a customer's browser come back to the shop before
+the shop hears of the payment.
 """
 
 from __future__ import annotations
@@ -132,6 +136,14 @@ class Webhooks:
         self._queues: dict[str, list[JSON]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
+        self.emitted: list[tuple[str, set[str]]] = []
+        """Each event emitted, in order: its id and the ids of the objects it is about."""
+        self._wanted_by: dict[str, list[str]] = {}
+        """Per event id, the endpoints it was queued for when emitted."""
+        self._types: dict[str, str] = {}
+        self.held_types: set[str] = set()
+        """Event types whose deliveries wait for :meth:`release`."""
+        self._held: list[tuple[Endpoint, JSON]] = []
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(**doc) for doc in self.store.values("endpoints")]
@@ -168,9 +180,58 @@ class Webhooks:
         targets = [e for e in self.endpoints() if e.wants(event, ctx.account)]
         event["pending_webhooks"] = len(targets)
         self.store.put("events", event["id"], {"account": ctx.account, "event": event})
+        about = {v for v in (obj.get("id"), obj.get("payment_intent")) if isinstance(v, str)}
+        self.emitted.append((event["id"], about))
+        self._wanted_by[event["id"]] = [e.id for e in targets]
+        self._types[event["id"]] = event_type
         for endpoint in targets:
             self._enqueue(endpoint, event)
         return event
+
+    def event_type(self, event_id: str) -> str:
+        return self._types.get(event_id, "an event")
+
+    def wanted(self, event_ids: list[str]) -> list[str]:
+        """Those of ``event_ids`` that some endpoint wanted when they were emitted."""
+        return [e for e in event_ids if self._wanted_by.get(e)]
+
+    def undelivered(self, event_ids: list[str]) -> list[str]:
+        """Those of ``event_ids`` some endpoint that wanted them (and still exists) has not
+        yet answered with a 2xx."""
+        live = {e.id for e in self.endpoints()}
+        done = {
+            (d["event_id"], d["endpoint_id"])
+            for d in self.deliveries
+            if d["status"] is not None and 200 <= d["status"] < 300
+        }
+        return [
+            event_id
+            for event_id in event_ids
+            if any(
+                (event_id, endpoint) not in done
+                for endpoint in self._wanted_by.get(event_id, [])
+                if endpoint in live
+            )
+        ]
+
+    def hold(self, event_types: list[str]) -> None:
+        """Keep events of these types out of delivery until :meth:`release`."""
+        unknown = [t for t in event_types if t not in EVENT_TYPES]
+        if unknown or not event_types:
+            raise WebhookSpecError(f"events must be a non-empty list of {list(EVENT_TYPES)}")
+        self.held_types.update(event_types)
+
+    def release(self) -> int:
+        """End every hold and queue what it kept, in emission order; return how many."""
+        held, self._held = self._held, []
+        self.held_types.clear()
+        for endpoint, event in held:
+            self._enqueue(endpoint, event)
+        return len(held)
+
+    def held(self) -> list[str]:
+        """Ids of the events a hold keeps back (one per endpoint that wants it)."""
+        return [event["id"] for _, event in self._held]
 
     def events(self) -> list[JSON]:
         """Every event emitted, oldest first (without the account it belongs to)."""
@@ -187,6 +248,9 @@ class Webhooks:
         return True
 
     def _enqueue(self, endpoint: Endpoint, event: JSON) -> None:
+        if event["type"] in self.held_types:
+            self._held.append((endpoint, event))
+            return
         self._queues.setdefault(endpoint.id, []).append(event)
         self._start(endpoint)
 
@@ -271,6 +335,11 @@ class Webhooks:
         self._workers.clear()
         self._queues.clear()
         self.deliveries.clear()
+        self.emitted.clear()
+        self._wanted_by.clear()
+        self._types.clear()
+        self.held_types.clear()
+        self._held.clear()
 
     async def aclose(self) -> None:
         await self.reset()

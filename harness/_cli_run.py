@@ -18,10 +18,10 @@ from rich.table import Table
 
 from harness._preflight import SetupError, check_provider
 from harness.browser import find_chromium
-from harness.profile import ProfileError, load_profile
+from harness.profile import ProfileError, TargetProfile, load_profile
 from harness.reports import RunReport, write_reports
 from harness.runner import Runner, RunOptions
-from harness.target import REFERENCE_PROFILE, open_target
+from harness.target import REFERENCE_PROFILE, Target, open_target
 from harness.types import Severity
 from scenarios import select
 
@@ -62,14 +62,9 @@ def execute(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = report_root / stamp  # made once the target is up: no empty report folders
     workdir = Path(tempfile.mkdtemp(prefix="nodouble-"))
-    try:
-        live = open_target(profile, workdir, database_url=database_url)
-    except Exception as exc:  # the target never came up: one line, then its log's tail
-        first, *rest = f"cannot start the target: {exc}".splitlines()
-        code = _say(err, first, 2)
-        for line in rest[-20:]:
-            err.print(escape(line), highlight=False, soft_wrap=True)
-        return code
+    live = _open(profile, workdir, database_url, err)
+    if live is None:
+        return 2
     try:
         check_provider(live.provider_url)
     except SetupError as exc:
@@ -101,10 +96,28 @@ def execute(
         return _say(err, str(exc), 2)
     finally:
         live.stop()
+    if target is not None:  # the reproduce commands name the profile the user gave
+        named = result.target.model_copy(update={"profile": str(target)})
+        result = result.model_copy(update={"target": named})
     paths = write_reports(result, report_dir)
     _print_summary(console, result)
-    console.print(f"report: {paths['html']}  (also report.json, junit.xml)")
+    console.print(f"report: {paths['html']}  (also report.json, junit.xml, history.jsonl)")
     return exit_code(result)
+
+
+def _open(
+    profile: TargetProfile, workdir: Path, database_url: str | None, err: Console
+) -> Target | None:
+    """The live target, or ``None`` after one line on why it never came up and the tail of
+    its log."""
+    try:
+        return open_target(profile, workdir, database_url=database_url)
+    except Exception as exc:
+        first, *rest = f"cannot start the target: {exc}".splitlines()
+        _say(err, first, 2)
+        for line in rest[-20:]:
+            err.print(escape(line), highlight=False, soft_wrap=True)
+        return None
 
 
 def _say(err: Console, message: str, code: int) -> int:
@@ -153,3 +166,30 @@ def _print_summary(console: Console, result: RunReport) -> None:
             f"[bold red]{len(result.unattributed)} charge(s) no scenario owns[/] ({escape(ids)}): "
             "written after every scenario ended, under no order the harness created"
         )
+
+
+def diagnose_target(
+    target: Path | None, database_url: str | None, console: Console, err: Console
+) -> int:
+    """``nodouble doctor``: start or reach the target, print one line per check."""
+    from harness.doctor import diagnose
+
+    try:
+        profile = load_profile(target or REFERENCE_PROFILE)
+    except ProfileError as exc:
+        return _say(err, str(exc), 2)
+    workdir = Path(tempfile.mkdtemp(prefix="nodouble-doctor-"))
+    live = _open(profile, workdir, database_url, err)
+    if live is None:
+        return 2
+    try:
+        checks = diagnose(live)
+    finally:
+        live.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    for check in checks:
+        style = {"ok": "green", "fail": "bold red", "skip": "dim"}[check.outcome]
+        console.print(f"[{style}]{escape(check.line())}[/]", highlight=False, soft_wrap=True)
+    failed = [c for c in checks if c.outcome != "ok"]
+    console.print(f"{len(checks) - len(failed)}/{len(checks)} checks passed", highlight=False)
+    return 2 if failed else 0

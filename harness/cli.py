@@ -51,8 +51,16 @@ def provider(
             "POST /_fake/clock to expire keys without waiting)."
         ),
     ] = "86400",
+    processing_ms: Annotated[
+        str,
+        typer.Option(
+            help="Milliseconds a provider call that moves money takes; its idempotency key "
+            "is in use meanwhile (same-key requests get 409 idempotency_key_in_use)."
+        ),
+    ] = "10",
 ) -> None:
     """Run the fake Stripe-compatible payment provider."""
+    from fake_provider._provider import parse_processing_ms
     from fake_provider.server import run
 
     try:
@@ -63,7 +71,11 @@ def provider(
         raise usage_error(
             f"--key-ttl {key_ttl!r} is invalid: use a number of seconds above 0 (default 86400)"
         )
-    run(host, port, str(state) if state else None, ttl)
+    try:
+        processing = parse_processing_ms(processing_ms, "--processing-ms")
+    except ValueError as exc:
+        raise usage_error(f"{exc} (default 10)") from None
+    run(host, port, str(state) if state else None, ttl, processing)
 
 
 @app.command()
@@ -282,6 +294,53 @@ def report(
     except (ReportError, FileNotFoundError) as exc:
         raise usage_error(str(exc)) from None
     console.print(f"wrote {path}")
+
+
+@app.command()
+def doctor(
+    target: Annotated[
+        Path | None, typer.Option(help="Target profile (TOML); default: the reference app.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database for the embedded reference app.")
+    ] = None,
+) -> None:
+    """Check a profile against the live checkout in seconds: one line per check, with the
+    profile field to fix. Walks one real purchase (it shows in the provider's ledger).
+    Exit 0 when every check passed, 2 otherwise."""
+    from harness._cli_run import diagnose_target
+
+    raise typer.Exit(diagnose_target(target, database_url, console, err))
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier run: a run directory or report.json.")],
+    new: Annotated[Path, typer.Argument(help="The later run: a run directory or report.json.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
+) -> None:
+    """Compare two runs scenario by scenario; exit 1 on a regression (for CI).
+
+    A regression: a scenario that passed now fails or cannot be judged, a hygiene failure
+    turned into a money failure, a new scenario failing on money, more orders charged twice,
+    or more ledger rows no scenario could own.
+    """
+    import json
+
+    from harness.reports import ReportError
+    from harness.reports._diff import diff as compare
+    from harness.reports._diff import load, render
+
+    try:
+        result = compare(load(old), load(new))
+    except ReportError as exc:
+        raise usage_error(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render(result):
+            print(line)
+    raise typer.Exit(1 if result.regressed else 0)
 
 
 @app.command()

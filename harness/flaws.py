@@ -509,7 +509,8 @@ def execute(options: FlawOptions, report_root: Path, console: Any, err: Any) -> 
     assert matrix is not None
     print_matrix(console, matrix)
     console.print(
-        f"wall time {elapsed:.0f}s; report: {paths['html']}  (also report.json, junit.xml)"
+        f"wall time {elapsed:.0f}s; report: {paths['html']}  "
+        "(also report.json, junit.xml, history.jsonl)"
     )
     return 0 if matrix.gate() else 1
 

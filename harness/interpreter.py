@@ -35,6 +35,8 @@ from scenarios._model import Scenario
 
 NEMESIS = "nemesis"
 MONEY = "money"
+HOSTED = "hosted"
+"""The provider fault endpoint for payments made on the provider's own pages."""
 """The fake provider's matcher for every call that can move money."""
 SCENARIO_USERS = ("alice", "bob")
 
@@ -316,7 +318,8 @@ class Interpreter:
         if self._requests_cursor is None:
             self._requests_cursor = self.provider.requests_cursor()
         group: list[str] = []
-        for endpoint in provider.charge_calls or [MONEY]:
+        aims = [HOSTED] if step.at == "hosted_page" else provider.charge_calls or [MONEY]
+        for endpoint in aims:
             done = self.provider_faults.start(
                 endpoint, step.mode, status=step.status, delay_ms=delay_ms, count=step.count
             )
@@ -358,10 +361,15 @@ class Interpreter:
             calls[name] = calls.get(name, 0) + 1
         seen = ", ".join(f"{name} x{n}" for name, n in sorted(calls.items())) or "none"
         where = "fired only on calls that moved no money" if fired else "never fired"
+        fix = (
+            "Check that the scenario's browser pays on the provider's hosted page"
+            if HOSTED in aims
+            else "Set [provider] charge_calls to the call that charges (or check provider.url "
+            "and api_key)"
+        )
         return (
             f"provider fault {mode} aimed at {', '.join(aims)} {where}; "
-            f"the checkout called the provider with: {seen}. Set [provider] charge_calls to "
-            "the call that charges (or check provider.url and api_key)"
+            f"the checkout called the provider with: {seen}. {fix}"
         )
 
     def network_fault(self, step: s.NetworkFault) -> None:
@@ -491,7 +499,7 @@ def _retry_after(op: Op) -> float | None:
         return 1.0
 
 
-AFTER_WORK = frozenset({"error_after", "drop_after", "hang_after"})
+AFTER_WORK = frozenset({"error_after", "drop_after", "hang_after", "await_webhook"})
 """Fault modes that act on the answer of work already done: they prove something only when
 that work charged."""
 

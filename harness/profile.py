@@ -6,19 +6,24 @@ reference is ``docs/targets.md``; ``targets/reference.toml`` describes ``referen
 
 Templates (paths and bodies) use ``{name}`` placeholders that the drivers fill at run time
 with :func:`render`; a string that is exactly one placeholder keeps the value's type, so
-``quantity = "{quantity}"`` sends a JSON number.
+``quantity = "{quantity}"`` sends a JSON number. Strings may also name environment
+variables, ``${VAR}`` or ``${VAR:-default}``, filled when the profile is loaded
+(:mod:`harness._profile_env`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import string
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness._profile_env import EnvError, prepare
 from harness.types import Capability, Severity
 
 Method = Literal["GET", "POST", "PUT", "PATCH"]
@@ -88,6 +93,9 @@ class ProviderSection(_Section):
     charge_calls: list[str] | None = None
     """Provider calls the faults aim at (``"METHOD /path"``, ``*`` is one segment); by
     default every call that can move money (the fake's ``money`` matcher)."""
+    port: int = Field(default=0, ge=0, le=65535)
+    """With ``url = "auto"`` and a checkout of your own: the port the harness starts the
+    fake provider on (0: a free port, chosen when the profile is loaded)."""
     hold_limit_s: float = Field(default=20.0, gt=0, le=600)
     """How long a holding fault (``hang_after``) holds the provider's answer at most when
     the checkout does not give up first."""
@@ -451,8 +459,15 @@ def describe(exc: ValidationError, model: type[BaseModel]) -> str:
     return line
 
 
-def parse_profile(data: dict[str, Any], source: str = "<profile>") -> TargetProfile:
-    """Validate already-parsed TOML; :class:`ProfileError` names the first bad field."""
+def parse_profile(
+    data: dict[str, Any], source: str = "<profile>", environ: Mapping[str, str] | None = None
+) -> TargetProfile:
+    """Fill ``${VAR}`` and ``auto`` ports (:mod:`harness._profile_env`) from ``environ`` (by
+    default the process's), then validate; :class:`ProfileError` names the first bad field."""
+    try:
+        data = prepare(data, os.environ if environ is None else environ)
+    except EnvError as exc:
+        raise ProfileError(f"{source}: {exc}") from None
     try:
         return TargetProfile.model_validate(data)
     except ValidationError as exc:

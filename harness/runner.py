@@ -372,6 +372,7 @@ class Runner:
             ledger=[e.to_row() for e in entries],
             business_keys=list(orders),
             screenshots=item.interp.screenshots,
+            started_wall=item.history.started_wall,
         )
 
     def _browser_session(self) -> BrowserSession:

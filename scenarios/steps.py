@@ -85,12 +85,29 @@ class ProviderFault:
     (whichever Stripe call charges; the profile's ``provider.charge_calls`` may narrow it).
 
     ``hang_after`` holds the answer until the checkout gives up (closes the connection) or
-    the profile's ``provider.hold_limit_s`` passes."""
+    the profile's ``provider.hold_limit_s`` passes.
 
-    mode: Literal["delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight"]
+    ``at="hosted_page"`` aims it instead at the next ``count`` payments a browser makes on
+    the provider's own pages (its hosted Checkout page and 3-D Secure completion, or their
+    control calls), whatever the profile's ``charge_calls``; there ``in_flight`` does not
+    apply, and ``await_webhook`` (only there) holds the redirect back to the shop until the
+    payment's webhook events were delivered, or ``delay_ms`` (default 10 s) passes. A
+    ``drop_after`` or ``hang_after`` there charges the customer while the browser never
+    comes back to the shop's success URL."""
+
+    mode: Literal[
+        "delay",
+        "error_before",
+        "error_after",
+        "drop_after",
+        "hang_after",
+        "in_flight",
+        "await_webhook",
+    ]
     status: int | None = None
     delay_ms: int = 0
     count: int = 1
+    at: Literal["api", "hosted_page"] = "api"
     needs = ("provider_faults",)
 
 

@@ -9,7 +9,9 @@ The fake provider (``fake_provider``) takes faults through its control API,
 - ``drop_after``: do the work, then drop the connection without an answer;
 - ``hang_after``: do the work, then hold the answer until the client gives up (closes the
   connection) or ``delay_ms`` passes;
-- ``in_flight``: keep the operation "processing" so concurrent calls see it in progress.
+- ``in_flight``: keep the operation "processing" so concurrent calls see it in progress;
+- ``await_webhook`` (only for payments on the provider's own pages, endpoint ``"hosted"``):
+  pay, then hold the redirect back to the shop until the payment's webhooks were delivered.
 
 ``error_after``, ``drop_after`` and ``hang_after`` are the faults that make a checkout
 believe a charge failed when it happened.
@@ -23,12 +25,11 @@ from typing import Any
 
 import httpx
 
+from fake_provider.types import FAULT_MODES
 from harness.faults._record import NEMESIS, record
 from harness.history import History, Op
 
-MODES = frozenset(
-    {"delay", "error_before", "error_after", "drop_after", "hang_after", "in_flight", "search_lag"}
-)
+MODES = frozenset(FAULT_MODES)
 
 
 class FaultError(RuntimeError):

@@ -1,6 +1,7 @@
-"""Reports of a run: ``report.json`` (machines), ``junit.xml`` (CI), ``report.html`` (people).
+"""Reports of a run: ``report.json`` (machines), ``junit.xml`` (CI), ``report.html`` (people),
+``history.jsonl`` (the histories and ledger rows as JSON Lines, for log tools).
 
-:func:`write_reports` writes all three into a run directory and points ``latest`` in its
+:func:`write_reports` writes all four into a run directory and points ``latest`` in its
 parent at it; :func:`render_html` rebuilds the HTML from a ``report.json``
 (``nodouble report DIR``). The JSON schema is documented in ``docs/reports.md``.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from harness._redact import redact, redact_text
 from harness.reports._html import to_html, write_html
 from harness.reports._json import ReportError, load_report, write_json
+from harness.reports._jsonl import write_jsonl
 from harness.reports._junit import to_xml, write_junit
 from harness.reports._model import (
     SCHEMA_VERSION,
@@ -76,7 +78,8 @@ def update_latest(directory: Path) -> Path:
 
 
 def write_reports(report: RunReport, directory: str | Path) -> dict[str, Path]:
-    """Write report.json, junit.xml and report.html into ``directory`` (secrets redacted)."""
+    """Write report.json, junit.xml, report.html and history.jsonl into ``directory``
+    (secrets redacted)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     clean = _redacted(report)
@@ -84,6 +87,7 @@ def write_reports(report: RunReport, directory: str | Path) -> dict[str, Path]:
         "json": write_json(clean, directory / "report.json"),
         "junit": write_junit(clean, directory / "junit.xml"),
         "html": write_html(clean, directory / "report.html"),
+        "jsonl": write_jsonl(clean, directory / "history.jsonl"),
     }
     paths["latest"] = update_latest(directory)
     return paths

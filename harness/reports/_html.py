@@ -1,8 +1,12 @@
-"""``report.html``: one self-contained page for people (and auditors) to read offline.
+"""``report.html``: one page for people (and auditors) to read offline.
 
-Everything is inline: CSS in the page, screenshots as ``data:`` URIs read from the report
-directory. Jinja2 autoescaping escapes every value; secrets are redacted again here,
-whatever the drivers already did.
+The first screen says whether the gate held, how much money moved, what failed in one
+sentence each with the command that reproduces it, and which threats were covered by
+which scenarios. Each scenario run then has a sequence diagram (inline SVG), its faults,
+its verdicts, its timeline, exchanges and ledger rows. CSS is inline; screenshots of runs
+that did not pass are embedded as ``data:`` URIs, the others are linked from the report
+directory and loaded lazily. Jinja2 autoescaping escapes every value; secrets are
+redacted again here, whatever the drivers already did.
 """
 
 from __future__ import annotations
@@ -14,13 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from harness._redact import redact
 from harness.reports._model import RunReport, ScenarioRun
+from harness.reports._sequence import svg
+from harness.reports._story import coverage, finding, money, reproduce
+from harness.reports._story import verdict as gate_verdict
 from harness.reports._template import TEMPLATE
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 _ENV = jinja2.Environment(autoescape=True)
+
+
+def _words(counts: dict[str, Any]) -> str:
+    """``{"double_charged_keys": 0, "charges": 1}`` as ``double charged keys 0, charges 1``."""
+    return ", ".join(f"{str(k).replace('_', ' ')} {v}" for k, v in counts.items())
+
+
+_ENV.filters["words"] = _words
 
 
 def _pretty(data: Any) -> str:
@@ -37,18 +53,23 @@ def _exchange_text(part: dict[str, Any], first_line: str) -> str:
     return "\n".join(lines)
 
 
-def _screenshot(report_dir: Path, rel: str) -> dict[str, str]:
+def _screenshot(report_dir: Path, rel: str, embed: bool) -> dict[str, str]:
+    """A screenshot of the report directory: embedded as a ``data:`` URI for a run that did
+    not pass (the evidence travels with the page), else linked and loaded lazily, which
+    keeps a passing report small."""
     view = {"path": rel, "src": "", "problem": ""}
     path = (report_dir / rel).resolve()
     if not path.is_relative_to(report_dir.resolve()):
-        view["problem"] = "not embedded: outside the report directory"
+        view["problem"] = "not shown: outside the report directory"
     elif path.suffix.lower() not in _MIME:
-        view["problem"] = f"not embedded: {path.suffix or 'no'} extension is not an image"
+        view["problem"] = f"not shown: {path.suffix or 'no'} extension is not an image"
     elif not path.is_file():
         view["problem"] = "missing from the report directory"
-    else:
+    elif embed:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         view["src"] = f"data:{_MIME[path.suffix.lower()]};base64,{data}"
+    else:
+        view["src"] = path.relative_to(report_dir.resolve()).as_posix()
     return view
 
 
@@ -111,14 +132,40 @@ def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]
             )
         if isinstance(value.get("screenshot"), str) and value["screenshot"] not in shots:
             shots.append(value["screenshot"])
+    embed = run.status in ("failed", "error")
     return {
         "run": run,
-        "anchor": f"run-{number}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", run.case_name),
+        "anchor": anchor(run, number),
         "timeline": timeline,
         "faults": faults,
         "exchanges": exchanges,
-        "screenshots": [_screenshot(report_dir, s) for s in shots],
+        "screenshots": [_screenshot(report_dir, s, embed) for s in shots],
+        "sequence": Markup(svg(run)),  # every text in it was escaped by _sequence
     }
+
+
+def anchor(run: ScenarioRun, number: int) -> str:
+    return f"run-{number}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", run.case_name)
+
+
+def _findings(report: RunReport) -> list[dict[str, Any]]:
+    """The first run of each scenario that did not pass, in words, with its command."""
+    seen: set[str] = set()
+    found = []
+    for number, run in enumerate(report.runs):
+        if run.status in ("passed", "not_applicable") or run.scenario_id in seen:
+            continue
+        seen.add(run.scenario_id)
+        found.append(
+            {
+                "run": run,
+                "anchor": anchor(run, number),
+                "sentence": finding(run),
+                "command": reproduce(report, run),
+                "money": money([run]).as_words(),
+            }
+        )
+    return found
 
 
 def to_html(report: RunReport, report_dir: Path) -> str:
@@ -176,9 +223,14 @@ def to_html(report: RunReport, report_dir: Path) -> str:
             "target": report.target.model_copy(update={"base_url": redact(report.target.base_url)})
         }
     )
+    anchors = {i: anchor(run, i) for i, run in enumerate(report.runs)}
     return _ENV.from_string(TEMPLATE).render(
         r=redacted,
         s=report.summary(),
+        verdict=gate_verdict(report),
+        money=money(report.runs),
+        findings=_findings(report),
+        coverage=coverage(report, anchors),
         matrix=matrix,
         matrix_rows=rows,
         matrix_summary=summary,

@@ -56,6 +56,8 @@ class CheckOutcome(_Model):
 class Target(_Model):
     name: str
     base_url: str
+    profile: str | None = None
+    """The profile file the run used (``None``: the embedded reference checkout)."""
     """Redacted of credentials before it is stored."""
 
 
@@ -89,6 +91,9 @@ class ScenarioRun(_Model):
     business_keys: list[str] = Field(default_factory=list)
     screenshots: list[str] = Field(default_factory=list)
     """Paths relative to the report directory."""
+    started_wall: float | None = None
+    """Unix time at which the history's clock (``time_ns``) started, to line operations up
+    with the provider's ledger (``created``)."""
 
     def model_post_init(self, context: Any, /) -> None:
         if not self.threat_link:

@@ -42,6 +42,10 @@ table.matrix td.cell{text-align:center;width:18px;padding:2px;font-weight:700}
 .b-not-applicable{background:#f1f2f4;color:#9ca3af}
 tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
 .legend{padding:0 4px;border-radius:3px}
+.verdict{border-radius:6px;padding:12px 16px;margin:12px 0;font-size:15px}.verdict b{font-size:20px}
+.v-held{background:#d8f3e3;color:#0a5a2d}.v-failed{background:#fde2e1;color:#8c1d18}
+#findings li{margin:6px 0}.seq-wrap{overflow-x:auto;background:#fff;border:1px solid #dde1e7}
+@media print{details{display:block}details>summary{display:none}.seq-wrap{overflow:visible}}
 </style>
 </head>
 <body>
@@ -52,14 +56,28 @@ tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
  · schema {{ r.schema_version }} · nodouble {{ r.tool_version }}</div>
 </header>
 <main>
-<h2>Summary</h2>
-<div class="cards" id="summary">
+<section id="first-screen">
+<div id="verdict" class="verdict {{ 'v-held' if verdict.held else 'v-failed' }}"><b data-testid="verdict">{{ verdict.headline }}</b><div>{{ verdict.detail }}</div></div>
+<div class="cards" id="money">
+<div class="card">charges<b data-testid="money-charges">{{ money.charges }}</b></div>
+<div class="card">amount charged<b data-testid="money-amount">{{ money.charged }}</b></div>
+<div class="card {{ 'failed' if money.double_charged }}">orders charged twice<b data-testid="money-twice">{{ money.double_charged }}</b></div>
+<div class="card">refunds<b data-testid="money-refunds">{{ money.refunds }}</b></div>
 <div class="card passed">passed<b data-testid="passed">{{ s.passed }}</b></div>
 <div class="card failed">failed<b data-testid="failed">{{ s.failed }}</b></div>
-<div class="card not_applicable">not applicable<b data-testid="not-applicable">{{ s.not_applicable }}</b></div>
 <div class="card error">error<b data-testid="error">{{ s.error }}</b></div>
-<div class="card">charges counted<b data-testid="charges">{{ s.charges }}</b></div>
+<div class="card not_applicable">not applicable<b data-testid="not-applicable">{{ s.not_applicable }}</b></div>
 </div>
+{% if findings %}<h2>What went wrong</h2>
+<ol id="findings">{% for f in findings %}<li data-testid="finding"><a href="#{{ f.anchor }}"><code>{{ f.run.scenario_id }}</code></a> <span class="badge {{ f.run.status }}">{{ f.run.status }}{% if f.run.failure %} ({{ f.run.failure }}){% endif %}</span>: {{ f.sentence }}
+<div class="muted">money: {{ f.money }} · reproduce: <code data-testid="reproduce">{{ f.command }}</code></div></li>{% endfor %}</ol>{% endif %}
+<h2>What was tested</h2>
+<table id="coverage"><thead><tr><th>threat</th><th>scenarios (worst result)</th><th>invariants judged</th></tr></thead><tbody>
+{% for c in coverage %}<tr><td><a href="{{ c.link }}">{{ c.threat }}</a></td><td>{% for sid, status, anchor in c.scenarios %}<a class="{{ status }}" href="#{{ anchor }}">{{ sid }}</a> <span class="badge {{ status }}">{{ status | replace('_', ' ') }}</span><br>{% endfor %}</td><td class="muted">{{ c.invariants | join(', ') }}</td></tr>
+{% endfor %}</tbody></table>
+</section>
+<h2>Summary</h2>
+<p id="summary">{{ s.passed }} passed, {{ s.failed }} failed, {{ s.error }} in error, {{ s.not_applicable }} not applicable; <span data-testid="charges">{{ s.charges }}</span> charge(s) counted across the run.</p>
 {% if r.unattributed %}<h2>Charges no scenario owns</h2>
 <p class="failed"><b>{{ r.unattributed | length }} ledger row(s)</b> were written after every scenario ended, under no order the harness created: the run fails on them.</p>
 <table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>metadata</th><th>account</th></tr></thead><tbody>
@@ -109,6 +127,9 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
  · {{ '%.3f' % run.duration_s }} s{% if run.business_keys %} · keys {% for k in run.business_keys %}<code>{{ k }}</code> {% endfor %}{% endif %}</div>
 {% if run.reason %}<p><b>reason:</b> {{ run.reason }}</p>{% endif %}
 
+<details{% if run.status in ('failed', 'error') %} open{% endif %}><summary>Sequence: customer, checkout, provider</summary>
+<div class="seq-wrap">{{ v.sequence }}</div></details>
+
 {% if v.faults %}<h3>Faults</h3>
 <table><thead><tr><th>fault</th><th>aimed at</th><th>fired</th><th>what it did</th></tr></thead><tbody>
 {% for f in v.faults %}<tr><td>{{ f.kind }} <code>{{ f.mode }}</code></td><td><code>{{ f.aim }}</code></td>
@@ -119,7 +140,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 <table><thead><tr><th>invariant</th><th>severity</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
 {% for c in run.checks %}<tr><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
 <td class="valid-{{ c.valid | string | lower }}">{{ c.valid }}</td><td>{{ c.message }}</td>
-<td><code>{{ c.counts | tojson }}</code></td></tr>
+<td>{{ c.counts | words }}</td></tr>
 {% if c.first is not none %}<tr><td colspan="5">first: <pre>{{ c.first | tojson(indent=2) }}</pre>
 {% if c.worst is not none and c.worst != c.first %}worst: <pre>{{ c.worst | tojson(indent=2) }}</pre>{% endif %}</td></tr>{% endif %}
 {% else %}<tr><td colspan="5" class="muted">no checker ran</td></tr>{% endfor %}
@@ -144,7 +165,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 
 {% if v.screenshots %}<details open><summary>Screenshots ({{ v.screenshots | length }})</summary>
 {% for shot in v.screenshots %}<figure><figcaption><code>{{ shot.path }}</code></figcaption>
-{% if shot.src %}<img class="shot" alt="screenshot {{ shot.path }}" src="{{ shot.src }}">{% else %}<p class="muted">{{ shot.problem }}</p>{% endif %}</figure>
+{% if shot.src %}<a href="{{ shot.src if not shot.src.startswith('data:') else '#' }}"><img class="shot" loading="lazy" alt="screenshot {{ shot.path }}" src="{{ shot.src }}"></a>{% else %}<p class="muted">{{ shot.problem }}</p>{% endif %}</figure>
 {% endfor %}</details>{% endif %}
 </section>
 {% endfor %}

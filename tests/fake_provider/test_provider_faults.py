@@ -128,7 +128,7 @@ def test_hang_after_holds_to_the_limit_when_the_client_waits(
     assert [r["status"] for r in fake.requests()] == [200]
 
 
-def test_hang_after_stores_the_work_first_and_ends_when_the_client_leaves(
+def test_hang_after_keeps_the_key_in_use_and_ends_when_the_client_leaves(
     api: httpx.Client, fake: FakeProviderClient, fake_server: ServerProcess
 ) -> None:
     fake.set_fault("hang_after", CREATE, delay_ms=20_000)
@@ -138,10 +138,11 @@ def test_hang_after_stores_the_work_first_and_ends_when_the_client_leaves(
         while not fake.charges("f-1"):
             assert time.monotonic() < deadline, "the held request never did its work"
             time.sleep(0.05)
-        # the answer is held, yet it is already stored: a retry gets it at once
-        replayed = _pay(api, "hc")
-        assert replayed.headers["Idempotent-Replayed"] == "true"
-        assert replayed.json()["status"] == "succeeded"
+        # the work is done but the request has not ended: its key is still in use
+        busy = _pay(api, "hc")
+        assert busy.status_code == 409, busy.text
+        assert busy.json()["error"]["code"] == "idempotency_key_in_use"
+        assert busy.headers["Stripe-Should-Retry"] == "true"
         [held] = fake.faults()[0]["hits"]
         assert held["effect"] is None and held["idempotency_key"] == "hc"
         time.sleep(0.3)
@@ -158,6 +159,9 @@ def test_hang_after_stores_the_work_first_and_ends_when_the_client_leaves(
     assert 0.3 <= float(effect.split()[5]) < 5
     first = [r for r in fake.requests() if r["request_id"] == hit["request_id"]]
     assert [r["status"] for r in first] == [None]  # no answer reached that client
+    replayed = _pay(api, "hc")  # the hold ended: the stored work is replayed
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json()["status"] == "succeeded"
     assert len(fake.charges("f-1")) == 1
 
 

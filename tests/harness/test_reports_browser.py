@@ -76,3 +76,45 @@ def test_report_renders_offline_in_chromium(tmp_path: Path) -> None:
             browser.close()
     assert (run_dir / "report.png").stat().st_size > 1000
     assert [u for u in fetched if not u.startswith(("file:", "data:"))] == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("failing", [True, False], ids=["failing", "passing"])
+def test_first_screen_says_the_verdict_and_what_went_wrong(tmp_path: Path, failing: bool) -> None:
+    """What an auditor sees without scrolling, in a real Chromium at 1280x800."""
+    lookup = find_chromium()
+    if not lookup.found:
+        missing("Chromium", lookup.explain())
+    from playwright.sync_api import sync_playwright
+    from test_reports_story import double_charged, plain, report
+
+    runs = [plain("api.one"), double_charged()] if failing else [plain("api.one")]
+    html = write_reports(report(*runs, profile="shop.toml"), tmp_path)["html"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=lookup.executable, args=LAUNCH_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(html.as_uri())
+            headline = page.get_by_test_id("verdict")
+            assert headline.is_visible() and headline.bounding_box()["y"] < 800  # type: ignore[index]
+            if failing:
+                assert headline.inner_text() == "FAILED: money lost or at risk"
+                assert page.get_by_test_id("money-twice").inner_text() == "1"
+                finding = page.get_by_test_id("finding").first
+                assert finding.bounding_box()["y"] < 800  # type: ignore[index]
+                assert "order ord_1 was charged twice" in finding.inner_text()
+                assert page.get_by_test_id("reproduce").first.inner_text() == (
+                    "nodouble run --target shop.toml --scenario provider.lost_response --seed 7"
+                )
+                diagram = page.locator("section.s-failed svg.seq")
+                assert diagram.is_visible()  # opened for a failed run, drawn without script
+                assert diagram.locator("circle.twice").count() == 2
+            else:
+                assert headline.inner_text() == "PASSED: no money lost or at risk"
+                assert page.get_by_test_id("finding").count() == 0
+            page.screenshot(path=str(tmp_path / "first-screen.png"))
+        finally:
+            browser.close()
+    assert (tmp_path / "first-screen.png").stat().st_size > 5000

@@ -1,0 +1,208 @@
+"""What a report says first: the verdict, the money, and one plain sentence per failure.
+
+An auditor opening a report wants to know, before any table, whether the gate held, how
+much money moved, and for each failing scenario what went wrong in words ("order ord_1
+was charged twice: ..."), with the command that reproduces it. This module turns a
+:class:`RunReport` into those sentences; it reads only the report, so a report rendered
+again later says the same.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.reports._model import RunReport, ScenarioRun
+
+
+@dataclass(frozen=True)
+class Money:
+    """What the provider's ledger shows for some scenario runs."""
+
+    charges: int = 0
+    charged: int = 0
+    """Amount charged in the smallest currency unit, all currencies added up."""
+    refunds: int = 0
+    double_charged: int = 0
+    """Orders with more than one charge within one run."""
+
+    def as_words(self) -> str:
+        twice = f", {self.double_charged} charged twice" if self.double_charged else ""
+        total = f"{self.charges} charge(s) of {self.charged} in total"
+        return f"{total}, {self.refunds} refund(s){twice}"
+
+
+def _amount(row: dict[str, Any]) -> int:
+    amount = row.get("amount")
+    return amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
+
+
+def order_of(row: dict[str, Any], orders: list[str]) -> str:
+    """The run's order a ledger row counts under: its ``counted_as``, else the first of
+    the run's orders its metadata names (any field: the report does not know the profile's
+    business key), else ``""``."""
+    if row.get("counted_as"):
+        return str(row["counted_as"])
+    metadata = row.get("metadata")
+    if isinstance(metadata, dict):
+        for value in metadata.values():
+            if str(value) in orders:
+                return str(value)
+    return ""
+
+
+def charges_by_order(run: ScenarioRun) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in run.ledger:
+        if row.get("kind") == "charge":
+            found[order_of(row, run.business_keys)].append(row)
+    return dict(found)
+
+
+def money(runs: list[ScenarioRun]) -> Money:
+    charges = charged = refunds = twice = 0
+    for run in runs:
+        for row in run.ledger:
+            if row.get("kind") == "charge":
+                charges += 1
+                charged += _amount(row)
+            elif row.get("kind") == "refund":
+                refunds += 1
+        per_order = Counter({k: len(v) for k, v in charges_by_order(run).items() if k})
+        twice += sum(1 for n in per_order.values() if n > 1)
+    return Money(charges, charged, refunds, twice)
+
+
+def clock(ts: Any) -> str:
+    """``12:01:02.120`` (UTC) for a unix time, or ``?``."""
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        return "?"
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _row_words(row: dict[str, Any]) -> str:
+    key = row.get("idempotency_key")
+    by = f" under provider key {key}" if key else " with no provider key"
+    return f"{row.get('id')} at {clock(row.get('created'))}{by}"
+
+
+def _fired_faults(run: ScenarioRun) -> list[str]:
+    found = []
+    for op in run.history:
+        value = op.get("value") or {}
+        if op.get("f") != "fault_report" or op.get("type") != "ok":
+            continue
+        for hit in value.get("hits") or []:
+            if isinstance(hit, dict) and hit.get("effect"):
+                found.append(f"{hit.get('method')} {hit.get('path')}: {hit['effect']}")
+        if value.get("fault") == "network" and value.get("fired"):
+            found.append(f"{value.get('action')} on {value.get('method')} {value.get('path')}")
+    return found
+
+
+NUMBER = {2: "twice", 3: "three times", 4: "four times"}
+
+
+def finding(run: ScenarioRun) -> str:
+    """One sentence, in plain words, of why ``run`` did not pass."""
+    if run.status == "passed":
+        return "passed"
+    if run.status == "not_applicable":
+        return f"not applicable: {run.reason}"
+    doubles = {k: rows for k, rows in charges_by_order(run).items() if len(rows) > 1}
+    faults = _fired_faults(run)
+    after = f", after {faults[0]}" if faults else ""
+    if doubles:
+        order, rows = next(iter(doubles.items()))
+        times = NUMBER.get(len(rows), f"{len(rows)} times")
+        who = f"order {order}" if order else "a payment under no order of the run"
+        more = f" ({len(doubles) - 1} more order(s) too)" if len(doubles) > 1 else ""
+        return f"{who} was charged {times}: {'; '.join(_row_words(r) for r in rows)}{after}{more}."
+    violated = [c for c in run.checks if c.valid is False]
+    if violated:
+        first = violated[0]
+        message = first.message.rstrip(".") or "violated"
+        return f"{first.name} ({first.severity}): {message}{after}."
+    return f"{run.status}: {run.reason or 'no reason recorded'}."
+
+
+def reproduce(report: RunReport, run: ScenarioRun) -> str:
+    """The command that runs this scenario again against the same target."""
+    cmd = ["nodouble", "run"]
+    if report.target.profile:
+        cmd += ["--target", report.target.profile]
+    cmd += ["--scenario", run.scenario_id]
+    if report.seed is not None:
+        cmd += ["--seed", str(report.seed)]
+    return shlex.join(cmd)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    held: bool
+    headline: str
+    detail: str
+
+
+def verdict(report: RunReport) -> Verdict:
+    """The gate, as the run's exit code judged it, in words."""
+    runs = report.runs
+    money_bad = [r for r in runs if r.status == "failed" and r.failure == "money"]
+    hygiene_bad = [r for r in runs if r.status == "failed" and r.failure != "money"]
+    errors = [r for r in runs if r.status == "error"]
+    applicable = [r for r in runs if r.status != "not_applicable"]
+    parts = []
+    if money_bad:
+        parts.append(f"{len(money_bad)} money failure(s)")
+    if errors:
+        parts.append(f"{len(errors)} scenario run(s) could not be judged")
+    if hygiene_bad:
+        parts.append(f"{len(hygiene_bad)} gated hygiene failure(s)")
+    if report.unattributed:
+        parts.append(f"{len(report.unattributed)} charge(s) no scenario owns")
+    if not applicable:
+        parts.append("no scenario applied to this target")
+    held = not parts
+    if held:
+        return Verdict(
+            True,
+            "PASSED: no money lost or at risk",
+            f"{len(applicable)} scenario run(s) judged, each with evidence",
+        )
+    headline = "FAILED: money lost or at risk" if money_bad else "FAILED"
+    return Verdict(False, headline, "; ".join(parts))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    threat: str
+    link: str
+    scenarios: list[tuple[str, str, str]]
+    """(scenario id, worst status word, anchor of its first run)."""
+    invariants: list[str]
+
+
+def coverage(report: RunReport, anchors: dict[int, str]) -> list[Coverage]:
+    """Threats by scenarios by invariants, each scenario pointing at its evidence."""
+    rank = {"passed": 0, "not_applicable": -1, "error": 2, "failed": 3}
+    by_threat: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
+    links: dict[str, str] = {}
+    invariants: dict[str, set[str]] = defaultdict(set)
+    for index, run in enumerate(report.runs):
+        links[run.threat_id] = run.threat_link
+        seen = by_threat[run.threat_id].get(run.scenario_id)
+        if seen is None or rank[run.status] > rank[seen[0]]:
+            by_threat[run.threat_id][run.scenario_id] = (run.status, anchors[index])
+        invariants[run.threat_id].update(c.name for c in run.checks)
+    return [
+        Coverage(
+            threat,
+            links[threat],
+            [(sid, status, anchor) for sid, (status, anchor) in sorted(scenarios.items())],
+            sorted(invariants[threat]),
+        )
+        for threat, scenarios in sorted(by_threat.items())
+    ]

@@ -1,0 +1,176 @@
+"""The report's first screen (verdict, money, findings, coverage) and its sequence diagrams."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.reports import (
+    CheckOutcome,
+    Environment,
+    RunReport,
+    ScenarioRun,
+    Target,
+    write_reports,
+)
+from harness.reports._html import anchor
+from harness.reports._sequence import MAX_ROWS, svg
+from harness.reports._story import coverage, finding, money, reproduce, verdict
+from harness.types import ScenarioStatus, Severity
+
+T0 = 1_800_000_000.0
+
+
+def op(
+    index: int, type_: str, f: str, ms: float, process: str = "alice", **value: Any
+) -> dict[str, Any]:
+    return {
+        "index": index, "type": type_, "process": process, "f": f, "value": value,
+        "time_ns": int(ms * 1e6), "invoke_index": None if type_ == "invoke" else index - 1,
+    }  # fmt: skip
+
+
+def charge(row_id: str, order: str, at_ms: float, key: str = "pk") -> dict[str, Any]:
+    return {"id": row_id, "kind": "charge", "amount": 2500, "currency": "usd",
+            "metadata": {"order_id": order}, "idempotency_key": key,
+            "created": T0 + at_ms / 1000}  # fmt: skip
+
+
+def double_charged() -> ScenarioRun:
+    history = [
+        op(0, "invoke", "confirm", 10, key="k1"),
+        op(1, "info", "confirm", 900, key="k1", error="timeout: read timed out"),
+        op(2, "invoke", "fault_report", 950, process="nemesis", mode="drop_after"),
+        op(3, "ok", "fault_report", 951, process="nemesis", fault="provider", mode="drop_after",
+           hits=[{"method": "POST", "path": "/v1/payment_intents", "at": T0 + 0.2,
+                  "effect": "worked then dropped the connection"}]),
+        op(4, "invoke", "confirm", 1000, key="k1"),
+        op(5, "ok", "confirm", 1100, key="k1", response={"status": 200}, outcome="success"),
+    ]  # fmt: skip
+    return ScenarioRun(
+        scenario_id="provider.lost_response", title="t", threat_id="retry-after-timeout",
+        threat_link="docs/threat-model.md#retry-after-timeout", status="failed", failure="money",
+        reason="violated: at_most_one_charge", history=history, started_wall=T0,
+        ledger=[charge("le_1", "ord_1", 200, "pk1"), charge("le_2", "ord_1", 1050, "pk2")],
+        business_keys=["ord_1"],
+        checks=[CheckOutcome(name="at_most_one_charge", valid=False, message="2 charges")],
+    )  # fmt: skip
+
+
+def plain(
+    sid: str, status: ScenarioStatus = "passed", failure: Severity | None = None
+) -> ScenarioRun:
+    checks = [CheckOutcome(name="problem_on_5xx", severity="hygiene", valid=status != "failed",
+                           message="a 500 answered as text/html")]  # fmt: skip
+    return ScenarioRun(scenario_id=sid, title=sid, threat_id=sid.split(".")[0],
+                       status=status, failure=failure, reason="why", checks=checks,
+                       ledger=[charge(f"le_{sid}", f"ord_{sid}", 5)],
+                       business_keys=[f"ord_{sid}"], started_wall=T0)  # fmt: skip
+
+
+def report(*runs: ScenarioRun, unowned: int = 0, profile: str | None = None) -> RunReport:
+    now = datetime.now(UTC)
+    return RunReport(tool_version="0", started=now, finished=now, seed=7,
+                     target=Target(name="shop", base_url="http://x", profile=profile),
+                     environment=Environment(python="3", platform="p"), runs=list(runs),
+                     unattributed=[charge(f"u{i}", "x", 0) for i in range(unowned)])  # fmt: skip
+
+
+def test_a_double_charge_in_one_sentence_with_its_rows_and_the_fault() -> None:
+    sentence = finding(double_charged())
+    assert sentence.startswith("order ord_1 was charged twice: le_1 at ")
+    assert "under provider key pk1; le_2 at " in sentence
+    assert sentence.endswith(
+        ", after POST /v1/payment_intents: worked then dropped the connection."
+    )
+
+
+def test_other_failures_name_the_invariant_in_words() -> None:
+    assert finding(plain("a.b", "failed", "hygiene")) == (
+        "problem_on_5xx (hygiene): a 500 answered as text/html."
+    )
+    assert finding(plain("a.b", "error")) == "error: why."
+
+
+def test_money_counts_charges_amounts_and_doubles() -> None:
+    found = money([double_charged(), plain("a.b")])
+    assert (found.charges, found.charged, found.double_charged) == (3, 7500, 1)
+    assert found.as_words() == "3 charge(s) of 7500 in total, 0 refund(s), 1 charged twice"
+
+
+def test_verdict_holds_only_without_failures_errors_or_unowned_rows() -> None:
+    assert verdict(report(plain("a.b"))).held
+    failed = verdict(report(plain("a.b"), double_charged()))
+    assert (failed.held, failed.headline) == (False, "FAILED: money lost or at risk")
+    assert not verdict(report(plain("a.b", "error"))).held
+    unowned = verdict(report(plain("a.b"), unowned=2))
+    assert not unowned.held and "2 charge(s) no scenario owns" in unowned.detail
+    assert not verdict(report(plain("a.b", "not_applicable"))).held  # nothing was judged
+
+
+def test_reproduce_names_profile_scenario_and_seed() -> None:
+    run = double_charged()
+    assert reproduce(report(run, profile="shop.toml"), run) == (
+        "nodouble run --target shop.toml --scenario provider.lost_response --seed 7"
+    )
+    assert "--target" not in reproduce(report(run), run)
+
+
+def test_coverage_groups_by_threat_with_the_worst_status_and_its_anchor() -> None:
+    runs = [plain("api.a"), plain("api.a", "error"), plain("web.b")]
+    rep = report(*runs)
+    rows = coverage(rep, {i: anchor(r, i) for i, r in enumerate(runs)})
+    assert [(c.threat, c.scenarios) for c in rows] == [
+        ("api", [("api.a", "error", anchor(runs[1], 1))]),
+        ("web", [("web.b", "passed", anchor(runs[2], 2))]),
+    ]
+    assert rows[0].invariants == ["problem_on_5xx"]
+
+
+def test_sequence_diagram_is_well_formed_and_marks_the_double_charge() -> None:
+    drawing = svg(double_charged())
+    root = ET.fromstring(drawing)
+    texts = [t.text or "" for t in root.iter("text")]
+    assert {"customer", "checkout", "provider"} <= set(texts)
+    assert len([c for c in root.iter("circle") if c.get("class") == "twice"]) == 2
+    assert any(line.get("class") == "lost" for line in root.iter("line"))  # the lost answer
+    assert any("worked then dropped" in t for t in texts)  # the fault, on the provider lane
+    # one time axis: the first charge (200 ms) sits between the send (10) and the loss (900)
+    order = [t for t in texts if t.startswith(("alice:", "charge le_1", "confirm: timeout"))]
+    assert order[:3] == ["alice: confirm key k1", "charge le_1 2500 ord_1",
+                         "confirm: timeout: read timed out"]  # fmt: skip
+
+
+def test_sequence_escapes_text_and_caps_its_rows() -> None:
+    run = double_charged()
+    evil = [op(i, "invoke", "<script>x</script>", i) for i in range(MAX_ROWS + 5)]
+    drawing = svg(run.model_copy(update={"history": evil, "ledger": []}))
+    assert "<script>" not in drawing
+    root = ET.fromstring(drawing)
+    assert any("5 more event(s)" in (t.text or "") for t in root.iter("text"))
+
+
+def _png(size: int) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"\0" * size  # only its weight matters here
+
+
+def test_a_passing_report_links_screenshots_and_stays_small(tmp_path: Path) -> None:
+    runs = []
+    for i in range(40):
+        shot = f"artifacts/s{i}.png"
+        (tmp_path / "artifacts").mkdir(exist_ok=True)
+        (tmp_path / shot).write_bytes(_png(150_000))
+        runs.append(plain(f"browser.s{i}").model_copy(update={"screenshots": [shot]}))
+    html = write_reports(report(*runs), tmp_path)["html"].read_text()
+    assert len(html.encode()) < 1_000_000
+    assert 'src="artifacts/s0.png"' in html and "data:image/png" not in html
+
+
+def test_a_failing_runs_screenshot_travels_inside_the_page(tmp_path: Path) -> None:
+    (tmp_path / "shot.png").write_bytes(_png(100))
+    run = double_charged().model_copy(update={"screenshots": ["shot.png"]})
+    html = write_reports(report(run), tmp_path)["html"].read_text()
+    assert "data:image/png;base64," in html
+    assert "charged twice" in html and "nodouble run --scenario provider.lost_response" in html
