@@ -152,11 +152,11 @@ class HostedCheckout:
         then finds the order paid and charges nothing). False: the provider could not be
         asked, and the card payment must wait (it could be a second charge)."""
 
-        def current(session: Session) -> _Row | None:
-            if lock_order(session, order_id, user=user) is None:
-                return None  # not ours or no such order: the card path answers that
+        def current(session: Session) -> _Row | None:  # a plain read: no row lock taken
             row = session.execute(
-                sa.select(HostedSession).where(HostedSession.open_order_id == order_id)
+                sa.select(HostedSession)
+                .join(Order, Order.id == HostedSession.order_id)
+                .where(HostedSession.open_order_id == order_id, Order.user_id == user)
             ).scalar_one_or_none()
             return None if row is None else _snapshot(row)
 
