@@ -131,6 +131,8 @@ class _RunBrowser:
             threeds = self.section.threeds
             if threeds is not None and threeds.return_url_regex:
                 pages.append(("return", threeds.return_url_regex))
+            if self.section.hosted is not None:  # the page the provider redirects back to
+                pages.append(("success", self.section.hosted.success_url_regex))
             self.driver = BrowserDriver(
                 self.interp.history, self.interp.target.base_url, self.interp.artifacts,
                 javascript_enabled=javascript, markers=markers, browser=self.session.browser,
@@ -176,6 +178,17 @@ class _RunBrowser:
             _threeds.choose_card(self, step)
         elif isinstance(step, s.Authenticate3DS):
             _threeds.authenticate(self, step)
+        elif isinstance(
+            step,
+            s.OpenHostedPage
+            | s.PayOnHostedPage
+            | s.PayHostedOffPage
+            | s.ReturnFromHostedPage
+            | s.OpenSuccessUnpaid,
+        ):
+            from harness import _hosted  # it builds on this module
+
+            _hosted.run_step(self, step)
         else:
             raise _step_error(f"no browser handler for {type(step).__name__}")
 

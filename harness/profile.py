@@ -389,6 +389,26 @@ class ThreeDSecure(_Section):
         return value
 
 
+class HostedCheckout(_Section):
+    """The target's side of a payment on the provider's hosted page (Stripe Checkout): the
+    control that sends the customer there, and the page the provider sends them back to."""
+
+    pay: str
+    """Playwright selector of the control (on the confirm page) that leads to the
+    provider's hosted payment page."""
+    success_url_regex: str
+    """Matches the URL of the target's page the provider redirects to after paying."""
+
+    @field_validator("success_url_regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a regular expression ({exc})") from None
+        return value
+
+
 class BrowserSection(_Section):
     entry_path: str = "/shop"
     selectors: Selectors
@@ -402,6 +422,8 @@ class BrowserSection(_Section):
     spa_confirm_path: str | None = None
     read_order: PageRead | None = None
     threeds: ThreeDSecure | None = None
+    hosted: HostedCheckout | None = None
+    """Payments on the provider's hosted page (capability ``hosted_checkout``)."""
 
     @field_validator("success_url_regex", "confirm_url_regex", "spa_confirm_url_regex")
     @classmethod
@@ -510,6 +532,8 @@ class TargetProfile(_Section):
             caps.add("choose_card")
             if self.browser.threeds is not None:
                 caps.add("threeds")
+        if self.browser is not None and self.browser.hosted is not None:
+            caps.add("hosted_checkout")
         return frozenset(caps)
 
 

@@ -33,6 +33,7 @@ Capability: TypeAlias = Literal[
     "choose_card",
     "threeds",
     "capture",
+    "hosted_checkout",
 ]
 """What a target profile lets the harness do; scenarios declare the ones they need."""
 

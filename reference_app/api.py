@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from reference_app import flaws, threeds, webhooks
 from reference_app.checkout import REPLAYED_HEADER
 from reference_app.errors import PROBLEM, ProblemError
+from reference_app.hosted import HOSTED_OPEN
 from reference_app.schemas import (
     ConfirmIn,
     ConfirmOutcome,
@@ -131,6 +132,9 @@ def confirm_order(
     """
     user = _user(request)
     payload = (body or ConfirmIn()).model_dump()
+    hosted = request.app.state.hosted  # a hosted session left open must not be paid too
+    if not hosted.close_for_card(user, order_id, str(request.base_url)):
+        raise ProblemError(503, "hosted-session-open", HOSTED_OPEN, {"Retry-After": "2"})
     outcome = _service(request).confirm(
         user, order_id, idempotency_key, payload, method=request.method, path=request.url.path,
         return_url=threeds.return_url(request, order_id, spa=True),

@@ -11,8 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reference_app import api, db, errors, flaws, migrate
+from reference_app import api, db, errors, flaws, hosted_pages, migrate
 from reference_app.config import ConfigError, Settings
+from reference_app.hosted import HostedCheckout
+from reference_app.hosted_provider import SessionsClient
 from reference_app.limits import RequestLimits
 from reference_app.provider import ProviderClient
 from reference_app.reaper import ReaperThread
@@ -67,6 +69,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     reconciler = ReconcilerThread(sessions, provider, settings.reconcile_interval_seconds)
     reaper = ReaperThread(sessions, settings.reaper_interval_seconds)
+    hosted = HostedCheckout(
+        sessions,
+        SessionsClient(
+            settings.provider_url,
+            settings.provider_api_key,
+            timeout=settings.provider_timeout_seconds,
+            max_attempts=settings.provider_max_attempts,
+        ),
+        settings.flaw,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if reconcile:
                 reconciler.stop()
             provider.close()
+            hosted.close()
             engine.dispose()
 
     app = FastAPI(
@@ -97,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = sessions
     app.state.provider = provider
     app.state.service = CheckoutService(settings, sessions, provider)
+    app.state.hosted = hosted
     errors.install(app)
     app.include_router(api.router)
     pages = _pages_router()
@@ -105,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from reference_app import threeds_pages  # the pages' 3-D Secure return page
 
         app.include_router(threeds_pages.router)
+        app.include_router(hosted_pages.router)
     app.add_middleware(NoStore)
     app.add_middleware(RequestLimits)
     return app

@@ -151,6 +151,24 @@ FLAWS: dict[str, Flaw] = {
             "instead of the checkout's own live payment; search lags, so a retry charges again",
             "reference_app/checkout.py:Checkout._claim",
         ),
+        Flaw(
+            "hosted_session_per_click",
+            "every click on the hosted-Checkout control creates a new Checkout Session (no "
+            "reuse of the order's open one), so two tabs or Back-and-click can each pay",
+            "reference_app/hosted.py:HostedCheckout._claim",
+        ),
+        Flaw(
+            "hosted_redirect_only",
+            "only the success redirect fulfils a hosted payment: checkout.session.completed "
+            "is ignored, so a customer who never comes back is charged and shown unpaid",
+            "reference_app/hosted.py:apply_event",
+        ),
+        Flaw(
+            "hosted_success_unverified",
+            "the success URL fulfils any session of the order it names without asking the "
+            "provider whether it was paid: loading it unpaid marks the order paid",
+            "reference_app/hosted.py:HostedCheckout.on_return",
+        ),
     )
 }
 """Every flaw, by name, in the order ``nodouble flaws`` runs them."""

@@ -231,3 +231,46 @@ class WebhookEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(
         UtcDateTime, comment="when it was applied (same transaction as the insert)"
     )
+
+
+class HostedSession(Base):
+    """One hosted Checkout Session made for an order: the customer pays on the provider's page.
+
+    ``open_order_id`` is UNIQUE and equals ``order_id`` while the session is being made or is
+    open (NULL once complete or expired), so an order has at most one session that can still
+    be paid: a second click, a second tab or Back-and-click reuses it.
+    """
+
+    __tablename__ = "hosted_sessions"
+    __table_args__ = (
+        sa.UniqueConstraint("order_id", "attempt"),
+        sa.CheckConstraint(
+            "status IN ('creating', 'open', 'complete', 'expired')", name="hosted_status"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, comment="hs_<random>")
+    order_id: Mapped[str] = mapped_column(
+        sa.String(40), sa.ForeignKey("orders.id"), index=True, comment="the order it pays"
+    )
+    attempt: Mapped[int] = mapped_column(
+        sa.Integer, comment="1, 2, ... per order; part of the provider idempotency key"
+    )
+    open_order_id: Mapped[str | None] = mapped_column(
+        sa.String(40),
+        unique=True,
+        comment="= order_id while creating or open, NULL once complete or expired: "
+        "UNIQUE makes a second payable session for one order impossible",
+    )
+    status: Mapped[str] = mapped_column(
+        sa.String(10), comment="creating (provider not answered yet), open, complete, expired"
+    )
+    provider_session_id: Mapped[str | None] = mapped_column(
+        sa.String(255), unique=True, comment="cs_... once the provider answered"
+    )
+    url: Mapped[str | None] = mapped_column(sa.Text, comment="the provider's page to pay on")
+    payment_id: Mapped[str | None] = mapped_column(
+        sa.String(40), sa.ForeignKey("payments.id"), comment="the payment its fulfilment made"
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, comment="when it was created")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, comment="last status change")

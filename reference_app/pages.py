@@ -37,6 +37,7 @@ from starlette.templating import Jinja2Templates
 from reference_app import csrf, flaws, threeds
 from reference_app.catalog import MAX_QUANTITY
 from reference_app.errors import ProblemError
+from reference_app.hosted import HOSTED_OPEN
 from reference_app.schemas import LineItemIn, OrderView
 from reference_app.sessions import USER_PATTERN, Session, get_session, start_session
 
@@ -294,8 +295,11 @@ async def confirm_page(request: Request, order_id: str) -> Response:
         # it stays enabled and every click submits the form again.
         "button_guard": not flaws.active(request.app.state.settings, "no_button_guard"),
         "challenge": challenge,
+        "hosted_checkout": True,
     }
     response = _render(request, "confirm.html", context)
+    # the provider's origin in CSP form-action: the form's 303 may lead to its 3-D Secure
+    # challenge (Pay) or to its hosted payment page (the hosted-Checkout button)
     return threeds.allow_challenge(response, request.app.state.settings.provider_url)
 
 
@@ -316,6 +320,9 @@ async def confirm_submit(request: Request, order_id: str) -> Response:
         )
     if not _ORDER_ID.match(order_id):
         return _not_found(request)
+    hosted = request.app.state.hosted  # a hosted session left open must not be paid too
+    if not await _call(hosted.close_for_card, session.user, order_id, str(request.base_url)):
+        return _error_page(request, 503, "Payment not started", HOSTED_OPEN)
     try:
         outcome = await _call(
             _service(request).confirm,

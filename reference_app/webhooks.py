@@ -10,7 +10,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from reference_app import db, flaws
+from reference_app import db, flaws, hosted
 from reference_app.checkout import lock_order, lock_payment, settle
 from reference_app.models import Payment, WebhookEvent, utcnow
 from reference_app.provider import ChargeResult
@@ -86,6 +86,8 @@ def handle(sessions: sessionmaker[Session], event: dict[str, Any], *, flaw: str 
         if row.processed_at is not None:
             return "duplicate"
         row.processed_at = utcnow()
+        if event_type in hosted.EVENTS:
+            return hosted.apply_event(session, event, flaw=flaw)
         outcome = HANDLED.get(event_type)
         if outcome is None:
             return "ignored"

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import fnmatch
 
-from scenarios import api, browser, capture, process, provider, search_lag, threeds, webhooks
+from scenarios import (
+    api,
+    browser,
+    capture,
+    hosted,
+    process,
+    provider,
+    search_lag,
+    threeds,
+    webhooks,
+)
 from scenarios._model import BROWSER_INVARIANTS, DEFAULT_INVARIANTS, Scenario
 
 __all__ = ["BROWSER_INVARIANTS", "DEFAULT_INVARIANTS", "Scenario", "catalog", "get", "select"]
@@ -23,6 +33,7 @@ def catalog() -> tuple[Scenario, ...]:
         *threeds.SCENARIOS,
         *capture.SCENARIOS,
         *search_lag.SCENARIOS,
+        *hosted.SCENARIOS,
     )
     ids = [s.id for s in everything]
     duplicates = {i for i in ids if ids.count(i) > 1}

@@ -310,6 +310,59 @@ class Capture:
     needs = ("capture",)
 
 
+# --- hosted Checkout steps (the provider's own payment page) -----------------------
+
+
+@dataclass(frozen=True)
+class OpenHostedPage:
+    """In ``tab`` (on the confirm page), click the profile's ``browser.hosted.pay`` control
+    ``count`` times, ``interval_ms`` apart: the checkout sends the browser to the provider's
+    hosted payment page (or, for an order already paid, to what it shows instead)."""
+
+    tab: str = "t1"
+    count: int = 1
+    interval_ms: int = 0
+    needs = ("browser", "hosted_checkout")
+
+
+@dataclass(frozen=True)
+class PayOnHostedPage:
+    """On the provider's hosted page in ``tab``, pick ``payment_method`` and click its Pay
+    button; the provider redirects to the checkout's success URL (or says "already paid")."""
+
+    tab: str = "t1"
+    payment_method: str = "pm_card_visa"
+    needs = ("browser", "hosted_checkout")
+
+
+@dataclass(frozen=True)
+class PayHostedOffPage:
+    """The customer pays the session shown in ``tab`` on the provider, but the browser never
+    follows the redirect back (closed tab, lost network): the checkout learns of it only
+    from the webhook, or when the customer comes back."""
+
+    tab: str = "t1"
+    payment_method: str = "pm_card_visa"
+    needs = ("browser", "hosted_checkout")
+
+
+@dataclass(frozen=True)
+class ReturnFromHostedPage:
+    """``tab`` finally loads the redirect that ``PayHostedOffPage`` left unfollowed."""
+
+    tab: str = "t1"
+    needs = ("browser", "hosted_checkout")
+
+
+@dataclass(frozen=True)
+class OpenSuccessUnpaid:
+    """``tab``, on the provider's page of a session nobody paid, loads the checkout's success
+    URL of that session (a bookmark, a shared or edited link): it must not count as paid."""
+
+    tab: str = "t1"
+    needs = ("browser", "hosted_checkout")
+
+
 Step = (
     CreateOrder | Confirm | Burst | ReadOrder
     | ProviderFault | ClearProviderFaults | NetworkFault | KillTarget | RestartTarget
@@ -318,4 +371,6 @@ Step = (
     | BrowserCheckout | OpenConfirm | ClickPay | Navigate | Offline | WaitForState
     | ChooseCard | Authenticate3DS
     | Capture
+    | OpenHostedPage | PayOnHostedPage | PayHostedOffPage | ReturnFromHostedPage
+    | OpenSuccessUnpaid
 )  # fmt: skip

@@ -42,6 +42,7 @@ def test_reference_profile_loads() -> None:
         "choose_card",
         "threeds",
         "capture",
+        "hosted_checkout",
     }
 
 

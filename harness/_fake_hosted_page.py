@@ -1,0 +1,62 @@
+"""The fake provider's hosted Checkout page, as a customer's browser sees it.
+
+This page is the provider's, not the target's: ``fake_provider/_checkout_page.py`` marks its
+controls for tests, and this module is the one place in the harness that knows them. A
+target's own controls and pages come from its profile (``[browser.hosted]``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+
+PAGE_URL = re.compile(r"/c/pay/(?P<session_id>cs_[A-Za-z0-9_]+)(?:[?#].*)?$")
+"""The hosted page of one Checkout Session: ``<fake>/c/pay/{id}``."""
+PAY_BUTTON = "form#pay button#pay-button"
+"""The Pay button of an open session's page."""
+FINAL = ", ".join(
+    f'main[data-state="{state}"]' for state in ("paid", "already_paid", "declined", "expired")
+)
+"""What the page shows once the customer can no longer pay on it (or was declined)."""
+
+
+def session_id(url: str) -> str | None:
+    """The Checkout Session id of the hosted page at ``url``, or None if it is not one."""
+    match = PAGE_URL.search(url)
+    return match.group("session_id") if match else None
+
+
+def card(payment_method: str) -> str:
+    """The radio button of a test card (``pm_card_visa``, ...) on the page."""
+    return f'form#pay input[name=payment_method][value="{payment_method}"]'
+
+
+def state(page: Page) -> str | None:
+    """What the page says: ``open``, ``paid``, ``already_paid``, ``declined`` or ``expired``."""
+    try:
+        found = page.locator("main[data-state]").first.get_attribute("data-state", timeout=500)
+    except PlaywrightError:
+        return None
+    return found
+
+
+def success_url(provider_url: str, api_key: str, session_id: str) -> str | None:
+    """The session's ``success_url`` with its id filled in, as the provider redirects to it
+    (``GET /v1/checkout/sessions/{id}``). Raises RuntimeError when the provider cannot say."""
+    try:
+        response = httpx.get(
+            f"{provider_url.rstrip('/')}/v1/checkout/sessions/{session_id}",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"cannot read Checkout Session {session_id}: {exc}") from None
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"reading Checkout Session {session_id} answered HTTP {response.status_code}"
+        )
+    template = response.json().get("success_url")
+    return template.replace("{CHECKOUT_SESSION_ID}", session_id) if template else None
