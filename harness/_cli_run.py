@@ -79,6 +79,7 @@ def execute(
     source = open_source(live)
     try:
         source.check()
+        _preflight(live, err)
     except SetupError as exc:
         source.close()
         live.stop()
@@ -91,7 +92,10 @@ def execute(
     gate: tuple[Severity, ...] = tuple(profile.gate)
     if gate_hygiene and "hygiene" not in gate:
         gate = (*gate, "hygiene")
-    options = RunOptions(repeat=repeat, seed=seed, jobs=jobs, race_repeat=race_repeat, gate=gate)
+    options = RunOptions(
+        repeat=repeat, seed=seed, jobs=jobs, race_repeat=race_repeat, gate=gate,
+        preflight=False,  # the doctor's checks above covered the provider and the account
+    )  # fmt: skip
     runner = Runner(live, report_dir, options, unavailable=unavailable, source=source)
     total = sum(repeat * (race_repeat if "race" in s.tags else 1) for s in chosen)
     try:
@@ -134,6 +138,20 @@ def execute(
         f"report: {paths['html']}  (also report.json, junit.xml, history.jsonl)", soft_wrap=True
     )
     return exit_code(result)
+
+
+def _preflight(live: Target, err: Console) -> None:
+    """``nodouble doctor``'s checks before the first scenario: a failed one stops the run
+    (:class:`SetupError`, exit 2) with one line per problem; an advisory one is printed."""
+    from harness.doctor import diagnose, problems
+
+    stopping, advisory = problems(diagnose(live))
+    for check in advisory:
+        err.print(f"nodouble: warning: {escape(check.line())}", highlight=False, soft_wrap=True)
+    if stopping:
+        for check in stopping[:-1]:
+            _say(err, check.line(), 2)
+        raise SetupError(stopping[-1].line())
 
 
 def _load(target: Path | None, err: Console) -> TargetProfile | None:
@@ -252,6 +270,6 @@ def diagnose_target(
     for check in checks:
         style = {"ok": "green", "fail": "bold red", "skip": "dim"}[check.outcome]
         console.print(f"[{style}]{escape(check.line())}[/]", highlight=False, soft_wrap=True)
-    failed = [c for c in checks if c.outcome != "ok"]
-    console.print(f"{len(checks) - len(failed)}/{len(checks)} checks passed", highlight=False)
-    return 2 if failed else 0
+    passed = [c for c in checks if c.outcome == "ok"]
+    console.print(f"{len(passed)}/{len(checks)} checks passed", highlight=False)
+    return 2 if any(c.outcome == "fail" for c in checks) else 0

@@ -15,8 +15,10 @@ profile field to look at:
    profile's account;  9. the charge carries the order id under the business key;
 10. the webhook endpoint exists (when the profile has one).
 
-A check that cannot run because an earlier one failed is reported as skipped, never as
-passed. Only the API is used; pages and selectors are proved by the browser scenarios.
+A check that cannot run because an earlier one failed, or that the profile gives no way
+to make (no ``[api]``), is reported as skipped, never as passed. Only the API is used;
+pages and selectors are proved by the browser scenarios. ``nodouble run`` runs the same
+checks first and stops on a failed one (:func:`problems`).
 """
 
 from __future__ import annotations
@@ -90,13 +92,12 @@ class Doctor:
 
     def _walk(self, interp: Interpreter, source: LedgerSource) -> None:
         profile = self.target.profile
-        if profile.api is None:
-            self._fail(
-                "order",
-                "the profile has no [api] section: the doctor walks a purchase through the API",
-                "add [api] (or rely on the browser scenarios alone)",
-            )
         self._sign_in(interp)
+        if profile.api is None:  # a shop of pages only: its browser scenarios prove the rest
+            for name in NAMES[NAMES.index("order") : NAMES.index("webhooks")]:
+                self._skip(name, "no [api] in the profile: the browser scenarios check this")
+            self._webhooks()
+            return
         requests = self._requests_cursor(source)
         ledger = source.cursor()
         order_id = self._create(interp)
@@ -334,6 +335,10 @@ class Doctor:
         assert self.checks is not None
         self.checks.append(Check(name, "ok", detail))
 
+    def _skip(self, name: str, detail: str) -> None:
+        assert self.checks is not None
+        self.checks.append(Check(name, "skip", detail))
+
     def _fail(self, name: str, detail: str, fix: str) -> NoReturn:
         assert self.checks is not None
         self.checks.append(Check(name, "fail", detail, fix))
@@ -393,3 +398,14 @@ def _answer(op: Op | None, limit: int = 160) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__).splitlines()[0]
+
+
+ADVISORY = frozenset({"webhooks"})
+"""Checks whose failure ``nodouble run`` reports without stopping: the scenarios that need
+them fail on their own, with their evidence, and the rest of the catalog still runs."""
+
+
+def problems(checks: list[Check]) -> tuple[list[Check], list[Check]]:
+    """(failed checks that stop a run, failed checks it only reports)."""
+    failed = [c for c in checks if c.outcome == "fail"]
+    return [c for c in failed if c.name not in ADVISORY], [c for c in failed if c.name in ADVISORY]

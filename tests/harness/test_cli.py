@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from harness._process import ServerProcess
 from harness.cli import app
+from harness.target import REFERENCE_PROFILE
 from scenarios import catalog
 
 HERE = Path(__file__).resolve().parent
@@ -204,3 +205,22 @@ def test_flaw_is_for_the_embedded_reference_only(cli: CliRunner, tmp_path: Path)
                        'url = "http://127.0.0.1:9"\n[session.login]\npath = "/in"\n')  # fmt: skip
     other = cli.invoke(app, ["run", "--target", str(profile), "--flaw", "no_prg"])
     assert other.exit_code == 2 and "embedded reference checkout only" in other.stderr
+
+
+def test_run_checks_the_profile_first_and_names_each_problem(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """The doctor's checks run before the first scenario: a wrong pointer stops the run with
+    exit 2, one line naming the field, and no report folder."""
+    text = REFERENCE_PROFILE.read_text().replace('paid_pointer = "/status"', 'paid_pointer = "/x"')
+    profile = tmp_path / "bad.toml"
+    profile.write_text(text)
+    reports = tmp_path / "reports"
+    result = cli.invoke(app, ["run", "--target", str(profile), "--no-browser",
+                              "--scenario", "api.same_key_sequential",
+                              "--report-dir", str(reports)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [lines[0]] and "FAIL read: paid_pointer /x does not resolve" in lines[0]
+    assert "fix [api.read_order] path or paid_pointer" in lines[0]
+    assert not reports.exists() or not any(reports.iterdir())
