@@ -108,7 +108,7 @@ def make_run(
     def make(**hosted_fields: str) -> Interpreter:
         run = Run(
             _profile(shop, fake, **hosted_fields),
-            SimpleNamespace(base_url=shop.url),
+            SimpleNamespace(base_url=shop.url, provider_url=fake.url),
             FakeProviderClient(fake.url),
             History(),
             tmp_path / f"run-{len(made)}",
