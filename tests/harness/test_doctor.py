@@ -88,3 +88,11 @@ def test_cli_exit_2_names_the_field(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "FAIL read: paid_pointer /x does not resolve" in result.output
     assert "4/10 checks passed" in result.output
+
+
+def test_a_profile_of_pages_only_skips_the_purchase_checks(live: Target) -> None:
+    pages_only = Target(live.profile.model_copy(update={"api": None}), live.base_url,
+                        live.provider_url)  # fmt: skip
+    found = outcomes(diagnose(pages_only))
+    assert found["provider"] == found["checkout"] == found["webhooks"] == "ok"
+    assert {found[n] for n in NAMES[NAMES.index("sign-in") : NAMES.index("webhooks")]} == {"skip"}
