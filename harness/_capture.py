@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness._pointer import resolve_pointer
 from harness.drivers.api import Annotate, RequestSpec
+from harness.history import Op
 from harness.profile import CaptureSection, render
 from scenarios import steps as s
 
@@ -57,6 +58,29 @@ def authorized_annotate(interp: Interpreter) -> Annotate:
         return {}
 
     return annotate
+
+
+def require_authorized(interp: Interpreter, done: Op) -> None:
+    """A manual-capture confirm must end authorised: otherwise the capture steps after it
+    test nothing (a target that ignores ``confirm_body`` has charged already), so the step
+    fails and the scenario is an error, never a pass."""
+    from harness.interpreter import StepError
+
+    if done.value.get("outcome") == AUTHORIZED:
+        return
+    spec = section(interp)
+    response = done.value.get("response")
+    status = response.get("status") if isinstance(response, dict) else None
+    got = "no answer" if status is None else f"HTTP {status}"
+    if isinstance(response, dict) and status is not None:
+        found = resolve_pointer(response.get("body"), spec.authorized_pointer)
+        got += f", {spec.authorized_pointer} = {found!r}"
+    raise StepError(
+        f"the manual-capture confirm was not answered as authorised ({got}; expected a 2xx "
+        f"with {spec.authorized_pointer} = {spec.authorized_value!r}): check [api.capture] "
+        "confirm_body (it must make the confirm only authorise) and authorized_pointer / "
+        "authorized_value (how its answer says so)"
+    )
 
 
 def capture(interp: Interpreter, step: s.Capture) -> None:

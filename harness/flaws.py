@@ -99,11 +99,15 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "trust_client_amount": {"api.tampered_amount": ("charge_matches_order",)},
     "threeds_return_confirms": {"threeds.return_then_back_ssr": ("at_most_one_charge",)},
     "threeds_new_intent_per_attempt": {"threeds.abandoned_new_card_ssr": ("at_most_one_charge",)},
-    "capture_error_is_final": {"capture.lost_answer": ("no_orphan_charge", "told_the_truth")},
+    "capture_error_is_final": {
+        "capture.lost_answer": ("no_orphan_charge", "told_the_truth"),
+        "capture.provider_error": ("no_orphan_charge", "told_the_truth"),
+    },
     "search_before_charge": {"provider.search_lag_new_key": ("at_most_one_charge",)},
     "hosted_session_per_click": {"hosted.two_tabs": ("at_most_one_charge",)},
     "hosted_redirect_only": {"hosted.redirect_never_comes": ("no_orphan_charge",)},
     "hosted_success_unverified": {"hosted.success_url_unpaid": ("no_lost_payment",)},
+    "capture_answer_not_stored": {"capture.client_answer_lost": ("told_the_truth",)},
 }
 """Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
 for a scenario is violated in a run of that scenario. docs/flaws.md's table says the same

@@ -291,8 +291,10 @@ class Interpreter:
             done = driver.send(request, timeout=step.timeout_s, extra=value, annotate=annotate)
             wait = retry_after(done)
             if wait is None:
-                return
+                break
             time.sleep(wait)
+        if step.manual_capture:
+            _capture.require_authorized(self, done)
 
     def burst(self, step: s.Burst) -> None:
         keys = [self.state.key("burst") if step.same_key else self.state.key(f"burst-{i}")

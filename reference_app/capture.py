@@ -77,6 +77,12 @@ class Capturer:
         self._checkout = checkout
 
     def capture(self, request: ConfirmRequest) -> ConfirmOutcome:
+        if flaws.active(self._settings, "capture_answer_not_stored"):
+            # FLAW(capture_answer_not_stored): the capture is taken for idempotent by itself
+            # (the provider key takes the money once), so no answer is kept under the
+            # client's key: a retry is decided afresh, and one that finds the payment
+            # captured already is refused as "nothing to capture" though it was charged.
+            return self._capture_keyless(request)
         token = secrets.token_hex(16)
         try:
             step = db.transaction(self._sessions, lambda s: self._claim(s, request, token))
@@ -86,6 +92,44 @@ class Capturer:
             return step.outcome
         result = self._provider.capture(step.intent_id, capture_key(step.payment_id))
         return db.transaction(self._sessions, lambda s: self._finish(s, step, result))
+
+    def _capture_keyless(self, request: ConfirmRequest) -> ConfirmOutcome:
+        """The capture_answer_not_stored flaw: the same phases with no key row."""
+
+        def claim(session: Session) -> tuple[str, str]:
+            order = lock_order(session, request.order_id, user=request.user)
+            payment = None if order is None else active_payment(session, order.id)
+            if (
+                payment is None
+                or payment.status != "PENDING"
+                or payment.capture_status is None
+                or payment.provider_payment_intent is None
+            ):
+                raise _Answer(
+                    problem(
+                        422,
+                        "not-capturable",
+                        "This order has no authorised payment to capture; nothing was charged.",
+                        order_id=request.order_id,
+                    )
+                )
+            payment.capture_status = "capturing"
+            return payment.id, payment.provider_payment_intent
+
+        try:
+            payment_id, intent_id = db.transaction(self._sessions, claim)
+        except _Answer as answer:
+            return answer.outcome
+        result = self._provider.capture(intent_id, capture_key(payment_id))
+
+        def finish(session: Session) -> ConfirmOutcome:
+            order, payment = lock_order_and_payment(session, payment_id)
+            if result.outcome in ("unknown", "authorized"):
+                return processing(order, payment)
+            settle(session, order, payment, result)
+            return outcome_for(order, payment)
+
+        return db.transaction(self._sessions, finish)
 
     # -- phase "claim" ---------------------------------------------------------------------
 

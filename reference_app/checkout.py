@@ -16,7 +16,7 @@ import json
 import math
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -575,10 +575,7 @@ def resume(key_row_id: int, payment: Payment, request: ConfirmRequest) -> Charge
     if request.return_url:
         payment.return_url = request.return_url
     base = charge_request(payment)
-    again = ChargeRequest(
-        f"{base.provider_key}-k{key_row_id}", base.amount, base.currency,
-        base.payment_method, base.order_id, base.payment_id, base.return_url,
-    )  # fmt: skip
+    again = replace(base, provider_key=f"{base.provider_key}-k{key_row_id}")
     return Charge(key_row_id, payment.id, again, False, reconfirm=payment.provider_payment_intent)
 
 

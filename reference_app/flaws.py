@@ -169,6 +169,13 @@ FLAWS: dict[str, Flaw] = {
             "provider whether it was paid: loading it unpaid marks the order paid",
             "reference_app/hosted.py:HostedCheckout.on_return",
         ),
+        Flaw(
+            "capture_answer_not_stored",
+            "a capture keeps no answer under the client's Idempotency-Key: the retry of a "
+            "capture whose answer was lost finds the payment captured and is refused "
+            "'nothing to capture' though the customer was charged",
+            "reference_app/capture.py:Capturer.capture",
+        ),
     )
 }
 """Every flaw, by name, in the order ``nodouble flaws`` runs them."""

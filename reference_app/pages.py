@@ -329,7 +329,9 @@ async def confirm_submit(request: Request, order_id: str) -> Response:
             session.user,
             order_id,
             key,
-            {"payment_method": method},
+            # manual capture is API-only: a page takes the money at once whatever
+            # NODOUBLE_CAPTURE_METHOD says (the pages have no capture step)
+            {"payment_method": method, "capture_method": "automatic"},
             method="POST",
             path=f"/api/orders/{order_id}/confirm",
             return_url=threeds.return_url(request, order_id, spa=False),

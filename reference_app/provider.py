@@ -106,17 +106,16 @@ class ProviderClient:
         path = f"/v1/payment_intents/{intent_id}/confirm"
         return self._post_with_retries(path, form, request.provider_key)
 
-    def retrieve_intent(self, intent_id: str) -> ChargeResult:
-        """``GET /v1/payment_intents/{id}``: what the intent is now (reads, never charges).
-
-        Raises ``ProviderUnavailable`` when the provider cannot answer.
-        """
+    def retrieve(self, intent_id: str) -> ChargeResult:
+        """``GET /v1/payment_intents/{id}``: what the intent is now (reads, never charges);
+        outcome ``unknown`` when the provider cannot answer."""
         try:
             response = self._client.get(f"/v1/payment_intents/{intent_id}")
         except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"retrieve failed: {exc}") from exc
+            return ChargeResult("unknown", intent_id, detail=f"retrieve failed: {exc}")
         if response.status_code != 200:
-            raise ProviderUnavailable(f"retrieve answered HTTP {response.status_code}")
+            detail = f"retrieve answered HTTP {response.status_code}"
+            return ChargeResult("unknown", intent_id, detail=detail)
         return _intent_result(_json(response))
 
     def _post_with_retries(self, path: str, form: dict[str, str], key: str) -> ChargeResult:
@@ -138,13 +137,6 @@ class ProviderClient:
         if result.outcome == "declined" and result.code == "payment_intent_unexpected_state":
             return self.retrieve(intent_id)
         return result
-
-    def retrieve(self, intent_id: str) -> ChargeResult:
-        """Like :meth:`retrieve_intent`, with ``unknown`` when the provider cannot answer."""
-        try:
-            return self.retrieve_intent(intent_id)
-        except ProviderUnavailable as exc:
-            return ChargeResult("unknown", intent_id, detail=str(exc))
 
     def _post_retried(
         self, path: str, form: dict[str, str], headers: dict[str, str]

@@ -36,7 +36,7 @@ from reference_app import db, flaws
 from reference_app.checkout import charge_request, lock_order, lock_payment, settle
 from reference_app.config import Settings
 from reference_app.models import Order, Payment
-from reference_app.provider import ProviderClient, ProviderUnavailable
+from reference_app.provider import ProviderClient
 from reference_app.schemas import ConfirmOutcome, OrderView
 
 CARD = "pm_card_threeDSecure2Required"
@@ -116,9 +116,8 @@ def settle_return(
         )
         result = provider.confirm_intent(intent, again)
     else:
-        try:
-            result = provider.retrieve_intent(intent)
-        except ProviderUnavailable:
+        result = provider.retrieve(intent)
+        if result.outcome == "unknown":
             return  # nothing learnt; the reconciler and the webhooks settle it later
 
     def apply(session: Session) -> None:

@@ -66,6 +66,16 @@ UNAVAILABLE = {
         what="/_fake/webhooks registers, delivers and replays events; the forged-event "
         "scenario shares this capability"
     ),
+    "threeds": REASON.format(
+        what="the fake's own challenge page GET /3ds/{intent}, whose Complete and Fail "
+        "buttons the steps press, and POST /_fake/3ds/{intent}, which finishes a challenge "
+        "late; Stripe's test challenge is another page"
+    ),
+    "hosted_checkout": REASON.format(
+        what="the fake's own hosted page GET /c/pay/{session}, whose Pay button the steps "
+        "press, and POST /_fake/checkout/sessions/{session}/pay, which pays a session "
+        "without a browser; Stripe's hosted page is another page"
+    ),
 }
 
 

@@ -118,7 +118,9 @@ export async function confirmWithRetry(orderId, attempt, report) {
           "Content-Type": "application/json",
           "Idempotency-Key": attempt.key, // the same key on every retry of this attempt
         },
-        body: JSON.stringify({ payment_method: attempt.method }),
+        // manual capture is API-only: the page takes the money at once, whatever the
+        // checkout's NODOUBLE_CAPTURE_METHOD (it has no capture step)
+        body: JSON.stringify({ payment_method: attempt.method, capture_method: "automatic" }),
       });
     } catch (error) {
       const why = error && error.name === "AbortError" ? "no answer in time" : "connection lost";

@@ -82,3 +82,26 @@ def test_a_capture_answer_lost_on_the_way_to_the_client_is_replayed(
     assert lost["type"] == "info" and "response" not in lost["value"]
     assert retry["value"]["outcome"] == "success"
     assert retry["value"].get("replayed") is True
+
+
+def test_a_target_that_ignores_confirm_body_is_an_error_never_a_pass(tmp_path: Path) -> None:
+    """Without ``confirm_body`` the reference checkout charges at the confirm (its setting
+    is automatic): the capture steps would test nothing, so the run is an error. This
+    scenario arms no provider fault, so nothing else stops it: without the check it
+    passed (measured 2026-12-02)."""
+    profile = load_profile(REFERENCE)
+    assert profile.api is not None and profile.api.capture is not None
+    capture = profile.api.capture.model_copy(update={"confirm_body": {}})
+    api = profile.api.model_copy(update={"capture": capture})
+    target = open_target(profile.model_copy(update={"api": api}), tmp_path)
+    try:
+        report = Runner(target, tmp_path / "out", RunOptions()).run(
+            [get("capture.client_answer_lost")]
+        )
+    finally:
+        target.stop()
+    [run] = report.runs
+    assert run.status == "error", (run.status, run.reason)
+    assert run.reason and "not answered as authorised" in run.reason
+    assert "[api.capture] confirm_body" in run.reason and "authorized_pointer" in run.reason
+    assert not any(op["f"] == "capture" for op in run.history)  # stopped at the confirm

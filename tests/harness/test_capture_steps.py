@@ -15,7 +15,7 @@ import pytest
 from harness import _capture
 from harness.checkers import no_orphan_charge, success_means_one_charge, told_the_truth
 from harness.checkers._base import CheckContext
-from harness.history import History
+from harness.history import History, Op
 from harness.ledger import LedgerView
 from harness.profile import ProfileError, TargetProfile, parse_profile
 from scenarios import get
@@ -175,3 +175,35 @@ def test_capture_answered_unknown_then_paid_is_the_truth() -> None:
     assert told_the_truth.check(h, charged, CTX).valid is True
     assert success_means_one_charge.check(h, charged, CTX).valid is True
     assert no_orphan_charge.check(h, charged, CTX).valid is True
+
+
+def _confirm_answer(status: int | None, body: Any, **value: Any) -> Op:
+    response = None if status is None else {"status": status, "headers": {}, "body": body}
+    return Op(2, "ok" if status else "info", "api", "confirm", {"response": response, **value}, 0)
+
+
+def test_a_manual_capture_confirm_answered_authorised_passes() -> None:
+    answer = _confirm_answer(200, {"status": "authorized"}, outcome="authorized")
+    _capture.require_authorized(interp(parse_profile(reference())), answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "got"),
+    [
+        # a target that ignores confirm_body and charges at once: the capture tests nothing
+        (_confirm_answer(200, {"status": "paid"}, outcome="success"), "HTTP 200, /status = 'paid'"),
+        (_confirm_answer(402, {"title": "declined"}, outcome="failed"), "HTTP 402, /status = None"),
+        (_confirm_answer(None, None, outcome="unknown"), "no answer"),
+    ],
+)
+def test_a_manual_capture_confirm_not_answered_authorised_is_a_step_error(
+    answer: Op, got: str
+) -> None:
+    from harness.interpreter import StepError
+
+    with pytest.raises(StepError) as caught:
+        _capture.require_authorized(interp(parse_profile(reference())), answer)
+    message = str(caught.value)
+    assert f"({got};" in message
+    assert "[api.capture] confirm_body" in message
+    assert "authorized_pointer" in message

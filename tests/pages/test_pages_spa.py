@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
+
+from harness._process import ServerProcess
 
 from .conftest import RequestLog, Stack, new_user
 
@@ -218,4 +221,33 @@ def test_spa_page_restored_from_bfcache_reloads(live: Stack, new_context: Any) -
             "window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))"
         )
     assert_success(stale, order_id)
+    assert live.charges(order_id) == 1
+
+
+def test_spa_pay_takes_the_money_at_once_even_under_the_manual_setting(
+    live: Stack, chromium: Any, tmp_path: Path
+) -> None:
+    """Manual capture is API-only: the SPA has no capture step, so its confirm asks for
+    automatic capture whatever NODOUBLE_CAPTURE_METHOD says, and shows success."""
+    env = {
+        "NODOUBLE_DATABASE_URL": f"sqlite:///{tmp_path}/manual.sqlite3",
+        "NODOUBLE_PROVIDER_URL": live.provider.url,
+        "NODOUBLE_SESSION_SECRET": "pages-manual-" + new_user(),
+        "NODOUBLE_CAPTURE_METHOD": "manual",
+    }
+    with ServerProcess("reference_app.app:create_app", env=env) as app:
+        context = chromium.new_context(base_url=app.url)
+        try:
+            context.set_default_timeout(20_000)
+            signed_in = context.request.post(app.url + "/api/session", data={"user": new_user()})
+            assert signed_in.status == 200, signed_in.text()
+            page = context.new_page()
+            log = RequestLog(page)
+            order_id = open_spa_order(page)
+            page.click("#pay")
+            assert_success(page, order_id)
+            [post] = log.confirm_posts()
+            assert post.post_data_json["capture_method"] == "automatic"
+        finally:
+            context.close()
     assert live.charges(order_id) == 1

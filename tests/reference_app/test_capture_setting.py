@@ -5,6 +5,7 @@ A checkout process per setting (SQLite), against the session's fake provider.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,40 @@ def test_automatic_only_refuses_manual_capture(
         assert fake.order(order_id)["charges"] == 0
         order_id, status, body = confirm(test, {})
         assert (status, body["status"]) == (200, "paid")
+
+
+def test_a_page_confirm_takes_the_money_at_once_even_under_the_manual_setting(
+    tmp_path: Path, fake_server: ServerProcess, fake: FakeControl
+) -> None:
+    """Manual capture is API-only: the pages have no capture step, so their confirm asks
+    for automatic capture whatever NODOUBLE_CAPTURE_METHOD says, and lands on success."""
+    with client(tmp_path, fake_server.url, "manual") as test:
+        shop = test.get("/shop")
+        token = _field(CSRF_FIELD, shop.text)
+        made = test.post(
+            "/checkout", data={"sku": "mug-white", "quantity": "1", "csrf_token": token}
+        )
+        assert made.status_code == 303, made.text
+        order_id = made.headers["location"].removeprefix("/checkout/")
+        page = test.get(f"/checkout/{order_id}")
+        csrf_token, key = _field(CSRF_FIELD, page.text), _field(KEY_FIELD, page.text)
+        form = {"csrf_token": csrf_token, "confirm_key": key, "payment_method": "pm_card_visa"}
+        paid = test.post(f"/checkout/{order_id}/confirm", data=form)
+        assert (paid.status_code, paid.headers["location"]) == (303, f"/success?orderId={order_id}")
+        assert 'data-testid="success"' in test.get(paid.headers["location"]).text
+        shown = test.get(f"/api/orders/{order_id}").json()
+        assert (shown["status"], shown["payment"]["capture_method"]) == ("paid", "automatic")
+        assert len(fake.charges(order_id)) == 1
+
+
+def _field(pattern: re.Pattern[str], html: str) -> str:
+    match = pattern.search(html)
+    assert match, f"field not found in page: {html[:500]}"
+    return match.group(1)
+
+
+KEY_FIELD = re.compile(r'name="confirm_key" value="([^"]+)"')
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def test_the_setting_is_validated_and_named() -> None:

@@ -90,3 +90,39 @@ def test_search_prefers_a_succeeded_intent_and_reports_none() -> None:
     assert client.find_by_payment_id("pay_1") is None
     with pytest.raises(ProviderUnavailable):
         client.find_by_payment_id("pay_1")
+
+
+@respx.mock
+def test_retrieve_reads_the_intent_and_is_unknown_when_the_provider_cannot_answer() -> None:
+    respx.get(f"{BASE}/v1/payment_intents/pi_1").mock(side_effect=[
+        httpx.Response(200, json={**INTENT, "status": "requires_capture"}),
+        httpx.Response(500, json={"error": {}}),
+        httpx.ConnectError("down"),
+    ])  # fmt: skip
+    client = _client()
+    assert (client.retrieve("pi_1").outcome, client.retrieve("pi_1").outcome) == (
+        "authorized", "unknown")  # fmt: skip
+    lost = client.retrieve("pi_1")
+    assert (lost.outcome, lost.intent_id) == ("unknown", "pi_1")
+    assert "retrieve failed" in (lost.detail or "")
+
+
+def test_resume_of_a_payment_awaiting_3ds_keeps_its_capture_method() -> None:
+    from reference_app.checkout import ConfirmRequest, resume
+    from reference_app.models import Payment
+
+    payment = Payment(
+        id="pay_1", order_id="ord_1", status="PENDING", amount=2500, currency="usd",
+        payment_method="pm_card_threeDSecure2Required", capture_method="manual",
+        provider_idempotency_key="nodouble-pay-pay_1", provider_payment_intent="pi_1",
+        action_url="http://provider.test/3ds/pi_1", return_url="http://shop.test/back",
+    )  # fmt: skip
+    request = ConfirmRequest(
+        "u1", "ord_1", "k2", {"payment_method": "pm_card_visa"}, "POST", "/confirm"
+    )
+    charge = resume(7, payment, request)
+    assert charge.reconfirm == "pi_1"
+    assert charge.request.capture_method == "manual"
+    assert charge.request.provider_key == "nodouble-pay-pay_1-k7"
+    assert charge.request.payment_method == "pm_card_visa"
+    assert charge.request.return_url == "http://shop.test/back"
