@@ -32,10 +32,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reference_app import db, flaws
-from reference_app.checkout import charge_request, lock_order, lock_payment, settle
+from reference_app import authorization, db, flaws
+from reference_app.checkout import charge_request, live_lease, lock_order, lock_payment, settle
 from reference_app.config import Settings
-from reference_app.models import Order, Payment
+from reference_app.models import Order, Payment, utcnow
 from reference_app.provider import ProviderClient, ProviderUnavailable
 from reference_app.schemas import ConfirmOutcome, OrderView
 
@@ -125,6 +125,12 @@ def settle_return(
         order = lock_order(session, order_id, user=user)
         if order is None:
             return
-        settle(session, order, lock_payment(session, payment.id), result)
+        locked = lock_payment(session, payment.id)
+        if result.outcome == "authorized" and locked.status == "PENDING":
+            authorization.record_authorized(order, locked, result.intent_id)  # manual: held
+            return
+        if result.outcome == "declined" and live_lease(session, locked.id, utcnow()):
+            return  # a Pay is confirming this intent again (a new card): its answer settles it
+        settle(session, order, locked, result)
 
     db.transaction(sessions, apply)

@@ -162,3 +162,81 @@ def test_tabs_racing_to_pay_an_awaited_challenge_charge_once(
     _return(shopper, order["order_id"])
     assert shopper.order(order["order_id"])["status"] == "paid"
     assert fake.order(order["order_id"])["charges"] == 1
+
+
+def test_challenge_completed_without_return_then_new_card_charges_once(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """The customer completes the challenge, never loads the return page, and pays again
+    with another card: the reconfirm finds the intent already succeeded, which means paid
+    (review 12 item 1: it used to be taken for a decline, and the next Pay charged again)."""
+    order = shopper.new_order()
+    challenge = _challenge(shopper.confirm(order["order_id"], new_key(), THREEDS))
+    assert _finish(fake, challenge)["changed"] is True  # no return page loaded
+    paid = shopper.confirm(order["order_id"], new_key(), "pm_card_visa")
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "paid"
+    assert challenge.endswith(paid.json()["provider_payment_intent"])
+    again = shopper.confirm(order["order_id"], new_key(), "pm_card_visa")
+    assert again.status_code == 200, again.text
+    assert again.json()["payment_id"] == paid.json()["payment_id"]
+    assert shopper.order(order["order_id"])["status"] == "paid"
+    assert fake.order(order["order_id"])["charges"] == 1
+
+
+def _confirm_manual(shopper: Shopper, order_id: str, card: str) -> httpx.Response:
+    return shopper.http.post(
+        f"/api/orders/{order_id}/confirm",
+        json={"payment_method": card, "capture_method": "manual"},
+        headers={"Idempotency-Key": new_key()},
+    )
+
+
+def _capture(shopper: Shopper, order_id: str) -> httpx.Response:
+    return shopper.http.post(
+        f"/api/orders/{order_id}/capture", headers={"Idempotency-Key": new_key()}
+    )
+
+
+def test_manual_capture_challenge_then_return_page_records_the_authorisation(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """3-D Secure with manual capture: the return page reads requires_capture and records
+    the authorisation at once (no wait for the reconciler); the stale challenge is gone, a
+    new Pay answers "authorized" (never a decline), and the capture takes the money once."""
+    order_id = shopper.new_order()["order_id"]
+    challenge = _challenge(_confirm_manual(shopper, order_id, THREEDS))
+    _finish(fake, challenge)
+    _return(shopper, order_id)
+    shown = shopper.order(order_id)
+    assert shown["status"] == "authorized", shown
+    assert shown["payment"]["capture_status"] == "authorized"
+    assert shown["payment"]["action_url"] is None
+    again = _confirm_manual(shopper, order_id, "pm_card_visa")
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "authorized"
+    assert fake.order(order_id)["charges"] == 0
+    captured = _capture(shopper, order_id)
+    assert captured.status_code == 200, captured.text
+    assert shopper.order(order_id)["status"] == "paid"
+    assert fake.order(order_id)["charges"] == 1
+
+
+def test_manual_capture_challenge_then_new_pay_records_the_authorisation(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """The same without the return page: the reconfirm finds requires_capture and records
+    the authorisation (it used to mark the payment FAILED while the money stayed held)."""
+    order_id = shopper.new_order()["order_id"]
+    challenge = _challenge(_confirm_manual(shopper, order_id, THREEDS))
+    _finish(fake, challenge)
+    again = _confirm_manual(shopper, order_id, "pm_card_visa")
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "authorized"
+    shown = shopper.order(order_id)
+    assert shown["payment"]["status"] == "PENDING"
+    assert shown["payment"]["capture_status"] == "authorized"
+    assert shown["payment"]["action_url"] is None
+    captured = _capture(shopper, order_id)
+    assert captured.status_code == 200, captured.text
+    assert fake.order(order_id)["charges"] == 1
