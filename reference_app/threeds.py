@@ -17,7 +17,11 @@ Guards, each removable by one flaw (``reference_app/flaws.py``):
 
 The reconciler and the webhooks settle an intent that succeeds later, as for any payment;
 ``requires_action`` is neither paid nor failed for them (``ChargeResult`` outcome
-``action``).
+``action``). A reconfirm the provider refuses because the intent already left
+``requires_action`` reads the intent instead (``Checkout.confirm``). With manual capture a
+``requires_capture`` intent is recorded as authorised here and there. A failure (this page,
+or the ``payment_failed`` webhook) never fails a payment another request holds a live lease
+on: that request is confirming the same intent with a new card, and its answer settles it.
 """
 
 from __future__ import annotations
