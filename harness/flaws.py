@@ -98,7 +98,10 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "key_not_user_scoped": {"api.other_users_key": ("keys_user_scoped",)},
     "trust_client_amount": {"api.tampered_amount": ("charge_matches_order",)},
     "threeds_return_confirms": {"threeds.return_then_back_ssr": ("at_most_one_charge",)},
-    "threeds_new_intent_per_attempt": {"threeds.abandoned_new_card_ssr": ("at_most_one_charge",)},
+    "threeds_new_intent_per_attempt": {
+        "threeds.abandoned_new_card_ssr": ("at_most_one_charge",),
+        "threeds.two_tabs_ssr": ("at_most_one_charge",),
+    },
     "capture_error_is_final": {
         "capture.lost_answer": ("no_orphan_charge", "told_the_truth"),
         "capture.provider_error": ("no_orphan_charge", "told_the_truth"),

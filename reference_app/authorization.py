@@ -47,6 +47,7 @@ def record_authorized(order: Order, payment: Payment, intent_id: str | None) -> 
         payment.updated_at = utcnow()
     if intent_id:
         payment.provider_payment_intent = intent_id
+    payment.action_url = None  # the intent left requires_action: no challenge to offer
     return ConfirmOutcome(200, authorized_body(order, payment), {})
 
 

@@ -144,6 +144,11 @@ class Checkout:
             crash_point("after_payment_row")
         if step.reconfirm is not None:  # the same intent, maybe a new card: old challenge void
             result = self._provider.confirm_intent(step.reconfirm, step.request)
+            if result.outcome == "declined" and result.code == "payment_intent_unexpected_state":
+                # The intent left requires_action before this confirm: its challenge was
+                # completed (succeeded, or requires_capture with manual capture) without the
+                # return page. The refusal is no decline: read the intent and settle on that.
+                result = self._provider.retrieve(step.reconfirm)
         else:
             result = self._provider.create_and_confirm(step.request)  # outside any transaction
         crash_point("after_provider_call")
@@ -190,6 +195,8 @@ class Checkout:
             payment = lock_payment(session, key.payment_id)
             if payment.status != "PENDING":
                 return Respond(store(key, outcome_for(order, payment)))
+            if payment.capture_status is not None:  # manual capture: held already
+                return Respond(store(key, authorization.record_authorized(order, payment, None)))
             return resume(key.id, payment, request)
 
         if order.status == "paid":  # paid under another key: answer with that payment
@@ -233,6 +240,8 @@ class Checkout:
                 raise _Answer(in_progress(holder - now))
             # Its request died or gave up: adopt the payment and its provider key.
             key.order_id, key.payment_id = order.id, pending.id
+            if pending.capture_status is not None:  # manual capture, held: nothing to charge
+                return Respond(store(key, authorization.record_authorized(order, pending, None)))
             key.recovery_point = "payment_created"
             return resume(key.id, pending, request)
 
@@ -463,6 +472,7 @@ def settle(session: Session, order: Order, payment: Payment, result: ChargeResul
         order.confirm_key, order.updated_at = None, now  # the page gets a fresh key
     if result.intent_id:
         payment.provider_payment_intent = result.intent_id
+    payment.action_url = None  # final: no challenge left to offer
     payment.updated_at = now
     session.flush()
     return True

@@ -17,7 +17,11 @@ Guards, each removable by one flaw (``reference_app/flaws.py``):
 
 The reconciler and the webhooks settle an intent that succeeds later, as for any payment;
 ``requires_action`` is neither paid nor failed for them (``ChargeResult`` outcome
-``action``).
+``action``). A reconfirm the provider refuses because the intent already left
+``requires_action`` reads the intent instead (``Checkout.confirm``). With manual capture a
+``requires_capture`` intent is recorded as authorised here and there. A failure (this page,
+or the ``payment_failed`` webhook) never fails a payment another request holds a live lease
+on: that request is confirming the same intent with a new card, and its answer settles it.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reference_app import db, flaws
-from reference_app.checkout import charge_request, lock_order, lock_payment, settle
+from reference_app import authorization, db, flaws
+from reference_app.checkout import charge_request, live_lease, lock_order, lock_payment, settle
 from reference_app.config import Settings
-from reference_app.models import Order, Payment
+from reference_app.models import Order, Payment, utcnow
 from reference_app.provider import ProviderClient
 from reference_app.schemas import ConfirmOutcome, OrderView
 
@@ -124,6 +128,12 @@ def settle_return(
         order = lock_order(session, order_id, user=user)
         if order is None:
             return
-        settle(session, order, lock_payment(session, payment.id), result)
+        locked = lock_payment(session, payment.id)
+        if result.outcome == "authorized" and locked.status == "PENDING":
+            authorization.record_authorized(order, locked, result.intent_id)  # manual: held
+            return
+        if result.outcome == "declined" and live_lease(session, locked.id, utcnow()):
+            return  # a Pay is confirming this intent again (a new card): its answer settles it
+        settle(session, order, locked, result)
 
     db.transaction(sessions, apply)

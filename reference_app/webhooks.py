@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from reference_app import db, flaws, hosted
-from reference_app.checkout import lock_order, lock_payment, settle
+from reference_app.checkout import live_lease, lock_order, lock_payment, settle
 from reference_app.models import Payment, WebhookEvent, utcnow
 from reference_app.provider import ChargeResult
 
@@ -106,6 +106,10 @@ def handle(sessions: sessionmaker[Session], event: dict[str, Any], *, flaw: str 
         result = ChargeResult(
             "succeeded" if outcome == "succeeded" else "declined", intent_id, code
         )
+        if result.outcome == "declined" and live_lease(session, locked.id, utcnow()):
+            # A failed 3-D Secure challenge, while a Pay confirms the same intent again with
+            # another card: that request's own answer settles the payment, not this event.
+            return "processed"
         settle(session, order, locked, result)
         return "processed"
 

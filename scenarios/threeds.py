@@ -1,6 +1,7 @@
 """3-D Secure scenarios: a card that asks the customer to authenticate, and what people
 do around the challenge (Back, Reload, a second tab, giving up and paying with another
-card, finishing the old challenge afterwards).
+card, finishing the old challenge afterwards, finishing it without coming back before
+paying again).
 
 The card is the fake provider's ``pm_card_threeDSecure2Required``; the challenge is the
 fake's page. Each story ends with the order paid once: the default invariants judge it
@@ -81,6 +82,20 @@ def _abandoned_new_card(spa: bool) -> tuple[Step, ...]:
     )
 
 
+def _late_then_new_card(spa: bool) -> tuple[Step, ...]:
+    return (
+        *_to_challenge(spa),
+        OpenConfirm(tab="t2"),  # another tab, another card, ready to pay
+        ChooseCard(tab="t2", payment_method=OTHER_CARD),
+        Authenticate3DS(late=True),  # tab 1's challenge completed (a bank app), no return
+        ClickPay(tab="t2"),  # at once: before anything else has read the intent
+        OpenConfirm(tab="t3"),  # told "declined", a customer would pay once more
+        ClickPay(tab="t3"),
+        Reconcile(),
+        ReadOrder(),
+    )
+
+
 def _scenario(name: str, title: str, steps: Steps, spa: bool) -> Scenario:
     chosen = [*DEFAULT_INVARIANTS, "no_store_on_payment_pages"]
     if any(isinstance(step, Navigate) for step in steps(spa)):
@@ -122,5 +137,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Challenge abandoned, paid with another card, old challenge completed later",
         _abandoned_new_card,
         spa=False,
+    ),
+    _scenario(
+        "abandoned_new_card",
+        "Challenge abandoned, paid with another card, old challenge completed later",
+        _abandoned_new_card,
+        spa=True,
+    ),
+    _scenario(
+        "late_then_new_card",
+        "Challenge completed without coming back, then another tab pays with another card",
+        _late_then_new_card,
+        spa=False,
+    ),
+    _scenario(
+        "late_then_new_card",
+        "Challenge completed without coming back, then another tab pays with another card",
+        _late_then_new_card,
+        spa=True,
     ),
 )

@@ -198,6 +198,8 @@ def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() ->
     assert {sc.id for sc in chosen} == {
         "threeds.return_then_back_ssr", "threeds.return_then_back_spa",
         "threeds.two_tabs_ssr", "threeds.two_tabs_spa", "threeds.abandoned_new_card_ssr",
+        "threeds.abandoned_new_card_spa", "threeds.late_then_new_card_ssr",
+        "threeds.late_then_new_card_spa",
     }  # fmt: skip
     for sc in chosen:
         assert {"browser", "choose_card", "threeds"} <= sc.needs, sc.id
@@ -213,3 +215,9 @@ def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() ->
     assert _steps(get("threeds.abandoned_new_card_ssr"), s.ChooseCard)[-1].payment_method != (  # type: ignore[attr-defined]
         "pm_card_threeDSecure2Required"
     )
+    for spa in ("ssr", "spa"):  # the challenge is completed late, then another tab pays
+        steps = get(f"threeds.late_then_new_card_{spa}").steps
+        kinds = [type(step).__name__ for step in steps]
+        late = kinds.index("Authenticate3DS")
+        assert steps[late].late  # type: ignore[attr-defined]
+        assert kinds[late + 1] == "ClickPay" and steps[late + 1].tab == "t2"  # type: ignore[attr-defined]
