@@ -400,9 +400,11 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__).splitlines()[0]
 
 
-ADVISORY = frozenset({"webhooks"})
-"""Checks whose failure ``nodouble run`` reports without stopping: the scenarios that need
-them fail on their own, with their evidence, and the rest of the catalog still runs."""
+ADVISORY = frozenset({"paid", "business key", "webhooks"})
+"""Checks whose failure ``nodouble run`` reports without stopping. An order that never reads
+paid may be a wrong ``paid_value`` or a checkout that hides a payment (a money failure the
+scenarios must judge, not a setup error); a charge without the business key is still
+attributed by the ledger windows; the webhook scenarios fail with their own evidence."""
 
 
 def problems(checks: list[Check]) -> tuple[list[Check], list[Check]]:
