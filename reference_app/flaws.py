@@ -169,6 +169,18 @@ FLAWS: dict[str, Flaw] = {
             "provider whether it was paid: loading it unpaid marks the order paid",
             "reference_app/hosted.py:HostedCheckout.on_return",
         ),
+        Flaw(
+            "hosted_first_session_only",
+            "a click that finds the order's open Checkout Session makes a new one anyway, but "
+            "the order keeps only its first: the session the customer pays is never fulfilled",
+            "reference_app/hosted.py:HostedCheckout.start",
+        ),
+        Flaw(
+            "hosted_fulfil_not_once",
+            "the second arrival of the same paid session is taken for a second payment: the "
+            "order is put on hold (payment voided, order open) though it was charged once",
+            "reference_app/hosted.py:fulfil_in",
+        ),
     )
 }
 """Every flaw, by name, in the order ``nodouble flaws`` runs them."""

@@ -67,6 +67,8 @@ class _Row:
     status: str
     provider_session_id: str | None
     url: str | None
+    reused: bool = False
+    """Found open by this claim (another click made it), not inserted by it."""
 
 
 class HostedCheckout:
@@ -85,6 +87,18 @@ class HostedCheckout:
             claimed = db.transaction(self._sessions, lambda s: self._claim(s, user, order_id))
             if isinstance(claimed, Go):
                 return claimed
+            if claimed.reused and flaws.active(self._flaw, "hosted_first_session_only"):
+                # FLAW(hosted_first_session_only): a click that finds the order's session makes
+                # a new one anyway (a fresh key per click) and sends the customer there, but
+                # the order keeps only its first session (first write wins): the redirect and
+                # the webhook of the new one match no order, and it is never fulfilled.
+                form = _session_form(self._order(order_id), claimed, base_url)
+                key = f"{provider_key(order_id, claimed.attempt)}-{secrets.token_hex(4)}"
+                try:
+                    extra = self._client.create(form, key)
+                except ProviderUnavailable as exc:
+                    return Go("unavailable", detail=str(exc))
+                return Go("provider", url=str(extra.get("url") or ""))
             try:
                 if claimed.provider_session_id is None:
                     found = self._client.create(
@@ -129,7 +143,7 @@ class HostedCheckout:
                 .with_for_update()
             ).scalar_one_or_none()
             if current is not None:
-                return _snapshot(current)
+                return _snapshot(current, reused=True)
         now = utcnow()
         row = HostedSession(
             id="hs_" + secrets.token_hex(12),
@@ -217,10 +231,10 @@ class HostedCheckout:
     # -- fulfilment ------------------------------------------------------------------------
 
     def fulfil(self, found: JSON) -> Fulfilment:
-        return db.transaction(self._sessions, lambda s: fulfil_in(s, found))
+        return db.transaction(self._sessions, lambda s: fulfil_in(s, found, flaw=self._flaw))
 
 
-def fulfil_in(session: Session, found: JSON) -> Fulfilment:
+def fulfil_in(session: Session, found: JSON, *, flaw: str = "") -> Fulfilment:
     """Mark the order paid by the completed session ``found``, exactly once."""
     if found.get("status") != "complete" or found.get("payment_status") != "paid":
         return "not_paid"
@@ -237,7 +251,17 @@ def fulfil_in(session: Session, found: JSON) -> Fulfilment:
     intent_id = intent.get("id") if isinstance(intent, dict) else intent
     now = utcnow()
     if row.status == "complete" and row.payment_id is not None:
-        return "duplicate"
+        if not flaws.active(flaw, "hosted_fulfil_not_once"):
+            return "duplicate"
+        # FLAW(hosted_fulfil_not_once): the second arrival of the same paid session (a reload
+        # of the success page, or the webhook after the redirect) is not recognised as the
+        # same payment; the order looks paid twice, and the shop's double-payment guard puts
+        # it on hold for a person: its payment is voided and the order is open again.
+        held = session.get_one(Payment, row.payment_id)
+        held.status, held.active_order_id, held.updated_at = "FAILED", None, now
+        order.status, order.updated_at = "open", now
+        session.flush()
+        return "conflict"
     row.status, row.open_order_id, row.updated_at = "complete", None, now
     if order.status == "paid" or active_payment(session, order.id) is not None:
         # Another payment (the confirm page's card form) paid or is paying this order too:
@@ -292,7 +316,7 @@ def apply_event(
         # FLAW(hosted_redirect_only): the completed event is dropped; only a customer who
         # comes back through the success URL gets the order marked paid.
         return "ignored"
-    done = fulfil_in(session, found)
+    done = fulfil_in(session, found, flaw=flaw)
     return "processed" if done in ("fulfilled", "conflict") else "ignored"
 
 
@@ -348,5 +372,7 @@ def _by_provider_id(session: Session, session_id: str) -> HostedSession | None:
     ).scalar_one_or_none()
 
 
-def _snapshot(row: HostedSession) -> _Row:
-    return _Row(row.id, row.order_id, row.attempt, row.status, row.provider_session_id, row.url)
+def _snapshot(row: HostedSession, *, reused: bool = False) -> _Row:
+    return _Row(
+        row.id, row.order_id, row.attempt, row.status, row.provider_session_id, row.url, reused
+    )

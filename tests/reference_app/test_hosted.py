@@ -215,3 +215,43 @@ def test_a_card_payment_after_an_unreported_hosted_one_charges_nothing(
     assert answer.json()["provider_payment_intent"] is not None
     assert shopper.order(order["order_id"])["payment"]["status"] == "CONFIRMED"
     assert len(fake.charges(order["order_id"])) == 1
+
+
+def test_a_hosted_click_racing_a_card_payment_never_leaves_both_payable(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """The card route closes the order's sessions with a plain read before its claim; a
+    click landing between the two opens a session the card claim must see (under the order
+    lock) and refuse with 409, or the customer could pay the card and the session."""
+    answers: dict[int, int] = {}
+    for _ in range(20):
+        order = shopper.new_order()
+        token = _token(shopper, order["order_id"])
+        barrier = threading.Barrier(2)
+        got: dict[str, httpx.Response] = {}
+
+        def click(order_id: str = order["order_id"], token: str = token) -> None:
+            barrier.wait()
+            got["click"] = _click(shopper, order_id, token)
+
+        def card(order_id: str = order["order_id"]) -> None:
+            barrier.wait()
+            got["card"] = shopper.confirm(order_id, new_key())
+
+        threads = [threading.Thread(target=click), threading.Thread(target=card)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        status = got["card"].status_code
+        answers[status] = answers.get(status, 0) + 1
+        assert status in (200, 409), got["card"].text
+        if status == 409:
+            assert got["card"].json()["type"].endswith("/hosted-session-open")
+        location = got["click"].headers.get("location", "")
+        if "/c/pay/" in location:  # the customer pays whatever page the click opened
+            fake.http.post(f"/_fake/checkout/sessions/{_session_of(location)}/pay", json={})
+        assert len(fake.charges(order["order_id"])) <= 1, (answers, location)
+        if status == 409:  # refused: the session it raced is the payable one, paid once
+            assert len(fake.charges(order["order_id"])) == 1
+    assert sum(answers.values()) == 20
