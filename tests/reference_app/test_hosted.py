@@ -217,6 +217,29 @@ def test_a_card_payment_after_an_unreported_hosted_one_charges_nothing(
     assert len(fake.charges(order["order_id"])) == 1
 
 
+def _race_click_and_card(
+    shopper: Shopper, order_id: str, token: str
+) -> tuple[httpx.Response, httpx.Response]:
+    """A hosted click and an API card payment of one order, released at the same instant."""
+    barrier = threading.Barrier(2)
+    got: dict[str, httpx.Response] = {}
+
+    def click() -> None:
+        barrier.wait()
+        got["click"] = _click(shopper, order_id, token)
+
+    def card() -> None:
+        barrier.wait()
+        got["card"] = shopper.confirm(order_id, new_key())
+
+    threads = [threading.Thread(target=click), threading.Thread(target=card)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got["click"], got["card"]
+
+
 def test_a_hosted_click_racing_a_card_payment_never_leaves_both_payable(
     shopper: Shopper, fake: FakeControl
 ) -> None:
@@ -227,31 +250,15 @@ def test_a_hosted_click_racing_a_card_payment_never_leaves_both_payable(
     for _ in range(20):
         order = shopper.new_order()
         token = _token(shopper, order["order_id"])
-        barrier = threading.Barrier(2)
-        got: dict[str, httpx.Response] = {}
-
-        def click(order_id: str = order["order_id"], token: str = token) -> None:
-            barrier.wait()
-            got["click"] = _click(shopper, order_id, token)
-
-        def card(order_id: str = order["order_id"]) -> None:
-            barrier.wait()
-            got["card"] = shopper.confirm(order_id, new_key())
-
-        threads = [threading.Thread(target=click), threading.Thread(target=card)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        status = got["card"].status_code
-        answers[status] = answers.get(status, 0) + 1
-        assert status in (200, 409), got["card"].text
-        if status == 409:
-            assert got["card"].json()["type"].endswith("/hosted-session-open")
-        location = got["click"].headers.get("location", "")
+        clicked, paid = _race_click_and_card(shopper, order["order_id"], token)
+        answers[paid.status_code] = answers.get(paid.status_code, 0) + 1
+        assert paid.status_code in (200, 409), paid.text
+        if paid.status_code == 409:
+            assert paid.json()["type"].endswith("/hosted-session-open")
+        location = clicked.headers.get("location", "")
         if "/c/pay/" in location:  # the customer pays whatever page the click opened
             fake.http.post(f"/_fake/checkout/sessions/{_session_of(location)}/pay", json={})
         assert len(fake.charges(order["order_id"])) <= 1, (answers, location)
-        if status == 409:  # refused: the session it raced is the payable one, paid once
+        if paid.status_code == 409:  # refused: the session it raced is the payable one
             assert len(fake.charges(order["order_id"])) == 1
     assert sum(answers.values()) == 20
