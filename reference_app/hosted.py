@@ -10,6 +10,8 @@ Three ways in, each a few named phases, each phase one transaction:
   the same session, so the customer can pay only once.
 - ``on_return`` (the success URL, GET only): read the session from the provider and fulfil.
 - ``apply_event`` (``checkout.session.completed`` / ``.expired`` webhooks): fulfil / retire.
+- ``sweep`` (each reconciler pass): a session open for over a minute is read from the
+  provider, then fulfilled (complete) or retired (expired), for a webhook lost for good.
 
 ``fulfil`` is the one place an order becomes paid by a hosted payment: under the order's
 row lock, a CONFIRMED payment is inserted (UNIQUE ``active_order_id`` and provider key), so
@@ -22,6 +24,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -44,6 +47,8 @@ HOSTED_OPEN = (
     "just now. Nothing was charged by this attempt; try again in a moment."
 )
 """Why a card payment waits: paying by card too could charge the order twice."""
+SWEEP_AGE = timedelta(minutes=1)
+"""A session open this long is read by the reconciler's sweep (its webhook may be lost)."""
 Where = Literal["provider", "success", "progress", "confirm", "not_found", "unavailable"]
 Fulfilment = Literal["fulfilled", "duplicate", "not_paid", "not_ours", "conflict"]
 
@@ -228,6 +233,39 @@ class HostedCheckout:
             return Go("progress")
         return Go("confirm")  # not paid (cancelled, expired, declined): the order's page
 
+    # -- the reconciler's sweep -------------------------------------------------------------
+
+    def sweep(self, older_than: timedelta = SWEEP_AGE) -> int:
+        """Read every session left open longer than ``older_than`` from the provider: a
+        complete one is fulfilled (once, as from its webhook), an expired one retired. It
+        finds a payment whose webhook was lost for good and whose customer never came back.
+        Returns how many sessions changed; a provider that cannot be asked is tried again
+        on the next pass."""
+        cutoff = utcnow() - older_than
+
+        def stale(session: Session) -> list[str]:
+            rows = session.execute(
+                sa.select(HostedSession.provider_session_id).where(
+                    HostedSession.open_order_id.is_not(None),
+                    HostedSession.provider_session_id.is_not(None),
+                    HostedSession.updated_at <= cutoff,
+                )
+            )
+            return [str(found) for found in rows.scalars()]
+
+        changed = 0
+        for session_id in db.transaction(self._sessions, stale):
+            try:
+                found = self._client.retrieve_session(session_id)
+            except ProviderUnavailable as exc:
+                log.warning("sweeping hosted session %s: %s", session_id, exc)
+                continue
+            if found.get("status") == "complete":
+                changed += self.fulfil(found) in ("fulfilled", "conflict")
+            elif found.get("status") == "expired":
+                changed += db.transaction(self._sessions, partial(_expire, session_id=session_id))
+        return changed
+
     # -- fulfilment ------------------------------------------------------------------------
 
     def fulfil(self, found: JSON) -> Fulfilment:
@@ -356,6 +394,14 @@ def _opened(session: Session, row_id: str, found: JSON) -> Go:
         row.status = "open"
     row.provider_session_id, row.url, row.updated_at = found["id"], found.get("url"), utcnow()
     return Go("provider", url=str(found.get("url") or "")) if found.get("url") else Go("confirm")
+
+
+def _expire(session: Session, session_id: str) -> bool:
+    row = _by_provider_id(session, session_id)
+    if row is None or row.status not in ("creating", "open"):
+        return False
+    _retire(session, row.id, "expired")
+    return True
 
 
 def _retire(session: Session, row_id: str, status: str) -> None:
