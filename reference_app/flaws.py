@@ -172,7 +172,8 @@ FLAWS: dict[str, Flaw] = {
         Flaw(
             "hosted_first_session_only",
             "a click that finds the order's open Checkout Session makes a new one anyway, but "
-            "the order keeps only its first: the session the customer pays is never fulfilled",
+            "the order keeps only its first: the new one can still be paid, and is never "
+            "fulfilled",
             "reference_app/hosted.py:HostedCheckout.start",
         ),
         Flaw(
