@@ -107,10 +107,15 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
         "capture.provider_error": ("no_orphan_charge", "told_the_truth"),
     },
     "search_before_charge": {"provider.search_lag_new_key": ("at_most_one_charge",)},
-    "hosted_session_per_click": {"hosted.two_tabs": ("at_most_one_charge",)},
+    "hosted_session_per_click": {
+        "hosted.two_tabs": ("at_most_one_charge",),
+        "hosted.back_and_pay_again": ("at_most_one_charge",),
+    },
     "hosted_redirect_only": {"hosted.redirect_never_comes": ("no_orphan_charge",)},
     "hosted_success_unverified": {"hosted.success_url_unpaid": ("no_lost_payment",)},
     "capture_answer_not_stored": {"capture.client_answer_lost": ("told_the_truth",)},
+    "hosted_first_session_only": {"hosted.two_tabs": ("at_most_one_charge",)},
+    "hosted_fulfil_not_once": {"hosted.webhook_after_redirect": ("no_orphan_charge",)},
 }
 """Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
 for a scenario is violated in a run of that scenario. docs/flaws.md's table says the same

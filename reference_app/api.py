@@ -115,7 +115,9 @@ def get_order(order_id: str, request: Request) -> OrderView:
         402: {"model": Problem, "description": "Declined; replayed for the same key."},
         409: {
             "model": Problem,
-            "description": "Another request is confirming this order; see Retry-After.",
+            "description": "Another request is confirming this order; see Retry-After. "
+            "Or (type hosted-session-open) a hosted payment page was opened for the order "
+            "meanwhile: nothing was charged; retry with the same key to close it and pay.",
         },
     },
 )

@@ -67,7 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_attempts=settings.provider_max_attempts,
         flaw=settings.flaw,
     )
-    reconciler = ReconcilerThread(sessions, provider, settings.reconcile_interval_seconds)
     reaper = ReaperThread(sessions, settings.reaper_interval_seconds)
     hosted = HostedCheckout(
         sessions,
@@ -78,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_attempts=settings.provider_max_attempts,
         ),
         settings.flaw,
+    )
+    reconciler = ReconcilerThread(
+        sessions, provider, settings.reconcile_interval_seconds, sweep=hosted.sweep
     )
 
     @asynccontextmanager

@@ -27,7 +27,7 @@ from reference_app import authorization, db, flaws
 from reference_app._crash import crash_point
 from reference_app.config import Settings
 from reference_app.errors import PROBLEM, problem_body
-from reference_app.models import IdempotencyKey, Order, Payment, utcnow
+from reference_app.models import HostedSession, IdempotencyKey, Order, Payment, utcnow
 from reference_app.provider import ChargeRequest, ChargeResult, ProviderClient
 from reference_app.schemas import ConfirmOutcome
 
@@ -205,6 +205,11 @@ class Checkout:
                 raise ImpossibleState(f"order {order.id} is paid without a CONFIRMED payment")
             key.order_id, key.payment_id = order.id, paid.id
             return Respond(store(key, outcome_for(order, paid)))
+
+        if hosted_open(session, order.id):
+            # A hosted session was opened after the route closed the order's sessions
+            # (close_for_card reads without a lock): charging the card too could charge twice.
+            raise _Answer(problem(409, "hosted-session-open", HOSTED_OPENED))
 
         pending = active_payment(session, order.id)
         if pending is not None and flaws.active(self._settings, "search_before_charge"):
@@ -663,6 +668,22 @@ def processing(order: Order, payment: Payment) -> ConfirmOutcome:
         },
         {"Retry-After": "2"},
     )
+
+
+HOSTED_OPENED = (
+    "A payment page at the payment provider was opened for this order at the same moment. "
+    "Nothing was charged by this request; pay on that page, or retry with the same "
+    "Idempotency-Key to close it and pay by card."
+)
+
+
+def hosted_open(session: Session, order_id: str) -> bool:
+    """True if the order has a hosted session that may still be paid. Called under the
+    order's row lock, which the hosted button's claim takes too, so the two never both pass."""
+    found = session.execute(
+        sa.select(HostedSession.id).where(HostedSession.open_order_id == order_id)
+    ).first()
+    return found is not None
 
 
 def in_progress(remaining: timedelta) -> ConfirmOutcome:

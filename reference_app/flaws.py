@@ -176,6 +176,19 @@ FLAWS: dict[str, Flaw] = {
             "'nothing to capture' though the customer was charged",
             "reference_app/capture.py:Capturer.capture",
         ),
+        Flaw(
+            "hosted_first_session_only",
+            "a click that finds the order's open Checkout Session makes a new one anyway, but "
+            "the order keeps only its first: the new one can still be paid, and is never "
+            "fulfilled",
+            "reference_app/hosted.py:HostedCheckout.start",
+        ),
+        Flaw(
+            "hosted_fulfil_not_once",
+            "the second arrival of the same paid session is taken for a second payment: the "
+            "order is put on hold (payment voided, order open) though it was charged once",
+            "reference_app/hosted.py:fulfil_in",
+        ),
     )
 }
 """Every flaw, by name, in the order ``nodouble flaws`` runs them."""

@@ -10,6 +10,8 @@ Three ways in, each a few named phases, each phase one transaction:
   the same session, so the customer can pay only once.
 - ``on_return`` (the success URL, GET only): read the session from the provider and fulfil.
 - ``apply_event`` (``checkout.session.completed`` / ``.expired`` webhooks): fulfil / retire.
+- ``sweep`` (each reconciler pass): a session open for over a minute is read from the
+  provider, then fulfilled (complete) or retired (expired), for a webhook lost for good.
 
 ``fulfil`` is the one place an order becomes paid by a hosted payment: under the order's
 row lock, a CONFIRMED payment is inserted (UNIQUE ``active_order_id`` and provider key), so
@@ -22,6 +24,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -44,6 +47,8 @@ HOSTED_OPEN = (
     "just now. Nothing was charged by this attempt; try again in a moment."
 )
 """Why a card payment waits: paying by card too could charge the order twice."""
+SWEEP_AGE = timedelta(minutes=1)
+"""A session open this long is read by the reconciler's sweep (its webhook may be lost)."""
 Where = Literal["provider", "success", "progress", "confirm", "not_found", "unavailable"]
 Fulfilment = Literal["fulfilled", "duplicate", "not_paid", "not_ours", "conflict"]
 
@@ -67,6 +72,8 @@ class _Row:
     status: str
     provider_session_id: str | None
     url: str | None
+    reused: bool = False
+    """Found open by this claim (another click made it), not inserted by it."""
 
 
 class HostedCheckout:
@@ -85,6 +92,18 @@ class HostedCheckout:
             claimed = db.transaction(self._sessions, lambda s: self._claim(s, user, order_id))
             if isinstance(claimed, Go):
                 return claimed
+            if claimed.reused and flaws.active(self._flaw, "hosted_first_session_only"):
+                # FLAW(hosted_first_session_only): a click that finds the order's session makes
+                # a new one anyway (a fresh key per click) and sends the customer there, but
+                # the order keeps only its first session (first write wins): the redirect and
+                # the webhook of the new one match no order, and it is never fulfilled.
+                form = _session_form(self._order(order_id), claimed, base_url)
+                key = f"{provider_key(order_id, claimed.attempt)}-{secrets.token_hex(4)}"
+                try:
+                    extra = self._client.create(form, key)
+                except ProviderUnavailable as exc:
+                    return Go("unavailable", detail=str(exc))
+                return Go("provider", url=str(extra.get("url") or ""))
             try:
                 if claimed.provider_session_id is None:
                     found = self._client.create(
@@ -129,7 +148,7 @@ class HostedCheckout:
                 .with_for_update()
             ).scalar_one_or_none()
             if current is not None:
-                return _snapshot(current)
+                return _snapshot(current, reused=True)
         now = utcnow()
         row = HostedSession(
             id="hs_" + secrets.token_hex(12),
@@ -214,13 +233,46 @@ class HostedCheckout:
             return Go("progress")
         return Go("confirm")  # not paid (cancelled, expired, declined): the order's page
 
+    # -- the reconciler's sweep -------------------------------------------------------------
+
+    def sweep(self, older_than: timedelta = SWEEP_AGE) -> int:
+        """Read every session left open longer than ``older_than`` from the provider: a
+        complete one is fulfilled (once, as from its webhook), an expired one retired. It
+        finds a payment whose webhook was lost for good and whose customer never came back.
+        Returns how many sessions changed; a provider that cannot be asked is tried again
+        on the next pass."""
+        cutoff = utcnow() - older_than
+
+        def stale(session: Session) -> list[str]:
+            rows = session.execute(
+                sa.select(HostedSession.provider_session_id).where(
+                    HostedSession.open_order_id.is_not(None),
+                    HostedSession.provider_session_id.is_not(None),
+                    HostedSession.updated_at <= cutoff,
+                )
+            )
+            return [str(found) for found in rows.scalars()]
+
+        changed = 0
+        for session_id in db.transaction(self._sessions, stale):
+            try:
+                found = self._client.retrieve_session(session_id)
+            except ProviderUnavailable as exc:
+                log.warning("sweeping hosted session %s: %s", session_id, exc)
+                continue
+            if found.get("status") == "complete":
+                changed += self.fulfil(found) in ("fulfilled", "conflict")
+            elif found.get("status") == "expired":
+                changed += db.transaction(self._sessions, partial(_expire, session_id=session_id))
+        return changed
+
     # -- fulfilment ------------------------------------------------------------------------
 
     def fulfil(self, found: JSON) -> Fulfilment:
-        return db.transaction(self._sessions, lambda s: fulfil_in(s, found))
+        return db.transaction(self._sessions, lambda s: fulfil_in(s, found, flaw=self._flaw))
 
 
-def fulfil_in(session: Session, found: JSON) -> Fulfilment:
+def fulfil_in(session: Session, found: JSON, *, flaw: str = "") -> Fulfilment:
     """Mark the order paid by the completed session ``found``, exactly once."""
     if found.get("status") != "complete" or found.get("payment_status") != "paid":
         return "not_paid"
@@ -237,7 +289,17 @@ def fulfil_in(session: Session, found: JSON) -> Fulfilment:
     intent_id = intent.get("id") if isinstance(intent, dict) else intent
     now = utcnow()
     if row.status == "complete" and row.payment_id is not None:
-        return "duplicate"
+        if not flaws.active(flaw, "hosted_fulfil_not_once"):
+            return "duplicate"
+        # FLAW(hosted_fulfil_not_once): the second arrival of the same paid session (a reload
+        # of the success page, or the webhook after the redirect) is not recognised as the
+        # same payment; the order looks paid twice, and the shop's double-payment guard puts
+        # it on hold for a person: its payment is voided and the order is open again.
+        held = session.get_one(Payment, row.payment_id)
+        held.status, held.active_order_id, held.updated_at = "FAILED", None, now
+        order.status, order.updated_at = "open", now
+        session.flush()
+        return "conflict"
     row.status, row.open_order_id, row.updated_at = "complete", None, now
     if order.status == "paid" or active_payment(session, order.id) is not None:
         # Another payment (the confirm page's card form) paid or is paying this order too:
@@ -292,7 +354,7 @@ def apply_event(
         # FLAW(hosted_redirect_only): the completed event is dropped; only a customer who
         # comes back through the success URL gets the order marked paid.
         return "ignored"
-    done = fulfil_in(session, found)
+    done = fulfil_in(session, found, flaw=flaw)
     return "processed" if done in ("fulfilled", "conflict") else "ignored"
 
 
@@ -334,6 +396,14 @@ def _opened(session: Session, row_id: str, found: JSON) -> Go:
     return Go("provider", url=str(found.get("url") or "")) if found.get("url") else Go("confirm")
 
 
+def _expire(session: Session, session_id: str) -> bool:
+    row = _by_provider_id(session, session_id)
+    if row is None or row.status not in ("creating", "open"):
+        return False
+    _retire(session, row.id, "expired")
+    return True
+
+
 def _retire(session: Session, row_id: str, status: str) -> None:
     row = session.execute(
         sa.select(HostedSession).where(HostedSession.id == row_id).with_for_update()
@@ -348,5 +418,7 @@ def _by_provider_id(session: Session, session_id: str) -> HostedSession | None:
     ).scalar_one_or_none()
 
 
-def _snapshot(row: HostedSession) -> _Row:
-    return _Row(row.id, row.order_id, row.attempt, row.status, row.provider_session_id, row.url)
+def _snapshot(row: HostedSession, *, reused: bool = False) -> _Row:
+    return _Row(
+        row.id, row.order_id, row.attempt, row.status, row.provider_session_id, row.url, reused
+    )

@@ -14,12 +14,17 @@ is left alone; one whose capture was asked and not answered (``capturing``) has 
 sent again with the same provider key (``capture.reconcile_capture``).
 
 It never creates a second charge and never leaves a charged order unpaid.
+
+Each pass of the thread also runs the hosted checkout's ``sweep`` (``hosted.py``): a
+Checkout Session open for over a minute is read from the provider and fulfilled or retired,
+so a paid one whose webhook was lost for good is found without the customer coming back.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -127,10 +132,15 @@ class ReconcilerThread:
     """Runs ``reconcile`` at start and then every ``interval`` seconds (0: once)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], provider: ProviderClient, interval: float
+        self,
+        sessions: sessionmaker[Session],
+        provider: ProviderClient,
+        interval: float,
+        sweep: Callable[[], int] | None = None,
     ) -> None:
         self._sessions = sessions
         self._provider = provider
+        self._sweep = sweep
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="nodouble-reconciler", daemon=True)
@@ -148,6 +158,8 @@ class ReconcilerThread:
                 report = reconcile(self._sessions, self._provider)
                 if report.examined:
                     log.info("reconciled: %s", report)
+                if self._sweep is not None and (swept := self._sweep()):
+                    log.info("hosted sessions settled by the sweep: %d", swept)
             except Exception:  # keep the thread alive; the next pass retries
                 log.exception("reconciler pass failed")
             if self._interval <= 0 or self._stop.wait(self._interval):

@@ -11,13 +11,22 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from _checkout_support import WEBHOOK_SECRET, FakeControl, Shopper, new_key
+from sqlalchemy.orm import Session, sessionmaker
 
+from harness._process import ServerProcess
+from reference_app import db
+from reference_app.hosted import HostedCheckout
+from reference_app.hosted_provider import SessionsClient
+from reference_app.models import HostedSession
 from reference_app.webhooks import sign
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -215,3 +224,99 @@ def test_a_card_payment_after_an_unreported_hosted_one_charges_nothing(
     assert answer.json()["provider_payment_intent"] is not None
     assert shopper.order(order["order_id"])["payment"]["status"] == "CONFIRMED"
     assert len(fake.charges(order["order_id"])) == 1
+
+
+def _race_click_and_card(
+    shopper: Shopper, order_id: str, token: str
+) -> tuple[httpx.Response, httpx.Response]:
+    """A hosted click and an API card payment of one order, released at the same instant."""
+    barrier = threading.Barrier(2)
+    got: dict[str, httpx.Response] = {}
+
+    def click() -> None:
+        barrier.wait()
+        got["click"] = _click(shopper, order_id, token)
+
+    def card() -> None:
+        barrier.wait()
+        got["card"] = shopper.confirm(order_id, new_key())
+
+    threads = [threading.Thread(target=click), threading.Thread(target=card)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got["click"], got["card"]
+
+
+def test_a_hosted_click_racing_a_card_payment_never_leaves_both_payable(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """The card route closes the order's sessions with a plain read before its claim; a
+    click landing between the two opens a session the card claim must see (under the order
+    lock) and refuse with 409, or the customer could pay the card and the session."""
+    answers: dict[int, int] = {}
+    for _ in range(20):
+        order = shopper.new_order()
+        token = _token(shopper, order["order_id"])
+        clicked, paid = _race_click_and_card(shopper, order["order_id"], token)
+        answers[paid.status_code] = answers.get(paid.status_code, 0) + 1
+        assert paid.status_code in (200, 409), paid.text
+        if paid.status_code == 409:
+            assert paid.json()["type"].endswith("/hosted-session-open")
+        location = clicked.headers.get("location", "")
+        if "/c/pay/" in location:  # the customer pays whatever page the click opened
+            fake.http.post(f"/_fake/checkout/sessions/{_session_of(location)}/pay", json={})
+        assert len(fake.charges(order["order_id"])) <= 1, (answers, location)
+        if paid.status_code == 409:  # refused: the session it raced is the payable one
+            assert len(fake.charges(order["order_id"])) == 1
+    assert sum(answers.values()) == 20
+
+
+@pytest.fixture
+def sweeper(
+    db_url: str, fake_server: ServerProcess
+) -> Iterator[tuple[HostedCheckout, sessionmaker[Session]]]:
+    """The reconciler's sweep on the checkout server's own database, run when the test says
+    (the server's reconciler sweeps too, but only sessions open for over a minute)."""
+    engine = db.make_engine(db_url)
+    sessions = db.make_sessionmaker(engine)
+    client = SessionsClient(fake_server.url, API["Authorization"].split()[1], timeout=5.0,
+                            max_attempts=2)  # fmt: skip
+    hosted = HostedCheckout(sessions, client, "")
+    yield hosted, sessions
+    hosted.close()
+    engine.dispose()
+
+
+def _row_status(sessions: sessionmaker[Session], session_id: str) -> str:
+    return db.transaction(
+        sessions,
+        lambda s: s.execute(
+            sa.select(HostedSession.status).where(HostedSession.provider_session_id == session_id)
+        ).scalar_one(),
+    )
+
+
+def test_the_sweep_settles_sessions_whose_webhook_and_redirect_never_came(
+    shopper: Shopper, fake: FakeControl, sweeper: tuple[HostedCheckout, sessionmaker[Session]]
+) -> None:
+    hosted, sessions = sweeper
+    paid_order, _, paid_session = _opened(shopper)
+    _, _, expired_session = _opened(shopper)
+    open_order, _, open_session = _opened(shopper)
+    _pay(fake, paid_session)  # neither the redirect nor the webhook reaches the shop
+    gone = fake.http.post(f"/v1/checkout/sessions/{expired_session}/expire", headers=API)
+    assert gone.status_code == 200, gone.text
+    assert hosted.sweep(older_than=timedelta(hours=1)) == 0  # all younger than that
+    assert shopper.order(paid_order["order_id"])["status"] == "open"
+    assert hosted.sweep(older_than=timedelta(0)) >= 2  # other tests' sessions may count
+    paid = shopper.order(paid_order["order_id"])
+    assert paid["status"] == "paid"
+    assert paid["payment"]["status"] == "CONFIRMED"
+    assert _row_status(sessions, expired_session) == "expired"
+    assert _row_status(sessions, open_session) == "open"  # still payable: left alone
+    assert shopper.order(open_order["order_id"])["status"] == "open"
+    hosted.sweep(older_than=timedelta(0))  # again: nothing is fulfilled twice
+    assert shopper.order(paid_order["order_id"])["payment"] == paid["payment"]
+    assert len(fake.charges(paid_order["order_id"])) == 1
