@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from harness._redact import redact
 from harness.reports._model import RunReport, ScenarioRun
-from harness.reports._sequence import svg
+from harness.reports._sequence import PASSED_ROWS, svg
 from harness.reports._story import coverage, finding, money, reproduce
 from harness.reports._story import verdict as gate_verdict
 from harness.reports._template import TEMPLATE
@@ -133,14 +133,18 @@ def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]
         if isinstance(value.get("screenshot"), str) and value["screenshot"] not in shots:
             shots.append(value["screenshot"])
     embed = run.status in ("failed", "error")
+    if not embed:  # a run that passed keeps its detail in report.json and history.jsonl
+        timeline, exchanges = [], []
     return {
+        "operations": len(ops),
         "run": run,
         "anchor": anchor(run, number),
         "timeline": timeline,
         "faults": faults,
         "exchanges": exchanges,
         "screenshots": [_screenshot(report_dir, s, embed) for s in shots],
-        "sequence": Markup(svg(run)),  # every text in it was escaped by _sequence
+        # every text in it was escaped by _sequence
+        "sequence": Markup(svg(run) if embed else svg(run, PASSED_ROWS)),
     }
 
 

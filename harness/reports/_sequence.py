@@ -28,6 +28,8 @@ TOP = 46
 WIDTH = 980
 MAX_ROWS = 240
 """More events than this are summarised in one line, so a report stays small."""
+PASSED_ROWS = 60
+"""The cap for a run that passed: its whole history is in report.json and history.jsonl."""
 QUIET = {"ledger_read", "error", "reconcile_wait"}
 """Harness bookkeeping, not part of the story."""
 
@@ -123,22 +125,22 @@ def events(run: ScenarioRun) -> list[Event]:
 
 
 def _arrow(y: int, x1: int, x2: int, css: str, label: str, lost: bool = False) -> str:
-    mid = (x1 + x2) / 2
-    parts = [f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" class="{css}"/>']
-    if lost:
-        parts.append(f'<path d="M{x2 - 5},{y - 5}l10,10m0,-10l-10,10" class="{css}"/>')
+    mid = (x1 + x2) // 2
+    if lost:  # the line, then a cross where the answer should have arrived
+        end = f'<path d="M{x2 - 5},{y - 5}l10,10m0,-10l-10,10" class="{css}"/>'
     else:
-        tip = 7 if x2 > x1 else -7
-        parts.append(f'<path d="M{x2},{y}l{-tip},-4v8z" class="head-{css}"/>')
-    parts.append(f'<text x="{mid}" y="{y - 4}" text-anchor="middle">{escape(label)}</text>')
-    return "".join(parts)
+        tip = -7 if x2 > x1 else 7
+        end = f'<path d="M{x2},{y}l{tip},-4v8z" class="h"/>'
+    line = f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" class="{css}"/>'
+    return f'{line}{end}<text x="{mid}" y="{y - 4}" class="m">{escape(label)}</text>'
 
 
-def svg(run: ScenarioRun) -> str:
-    """The diagram as an ``<svg>`` element (no script, no external reference)."""
+def svg(run: ScenarioRun, max_rows: int = MAX_ROWS) -> str:
+    """The diagram as an ``<svg>`` element (no script, no external reference), at most
+    ``max_rows`` events drawn."""
     drawn = events(run)
-    hidden = max(0, len(drawn) - MAX_ROWS)
-    drawn = drawn[:MAX_ROWS]
+    hidden = max(0, len(drawn) - max_rows)
+    drawn = drawn[:max_rows]
     height = TOP + ROW * (len(drawn) + (2 if hidden else 1))
     name = escape(run.case_name, {'"': "&quot;"})
     out = [
@@ -146,7 +148,7 @@ def svg(run: ScenarioRun) -> str:
         f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="sequence of {name}">',
         "<style>text{font:11px ui-monospace,Menlo,Consolas,monospace;fill:#1d2433}"
         ".lane{stroke:#c5cbd4;stroke-dasharray:3 3}.send,.answer{stroke:#1d2433}"
-        ".head-send,.head-answer{fill:#1d2433}.lost{stroke:#b3261e;stroke-dasharray:5 3}"
+        ".h{fill:#1d2433}.m{text-anchor:middle}.lost{stroke:#b3261e;stroke-dasharray:5 3}"
         ".fault{fill:#9a6700}.charge{fill:#0a7a3d}.twice{fill:#b3261e}.ledger{fill:#6b7280}"
         "text.bad{fill:#b3261e;font-weight:700}.answer{stroke-dasharray:2 2}</style>",
     ]
@@ -155,7 +157,7 @@ def svg(run: ScenarioRun) -> str:
         out.append(f'<line x1="{x}" y1="24" x2="{x}" y2="{height - 6}" class="lane"/>')
     for row, event in enumerate(drawn):
         y = TOP + row * ROW
-        out.append(f'<text x="4" y="{y + 4}">{event.at * 1000:8.1f} ms</text>')
+        out.append(f'<text x="4" y="{y + 4}">{event.at * 1000:.0f} ms</text>')
         customer, checkout, provider = LANES["customer"], LANES["checkout"], LANES["provider"]
         if event.kind == "send":
             out.append(_arrow(y, customer, checkout, "send", event.label))

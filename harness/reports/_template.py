@@ -146,6 +146,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 {% else %}<tr><td colspan="5" class="muted">no checker ran</td></tr>{% endfor %}
 </tbody></table>
 
+{% if run.status not in ('failed', 'error') %}<p class="muted">Timeline ({{ v.operations }} operations) and HTTP exchanges: in report.json and history.jsonl (run {{ loop.index0 }}), kept out of this page for a run that did not fail.</p>{% else %}
 <details{% if run.status == 'failed' %} open{% endif %}><summary>Timeline ({{ v.timeline | length }} operations)</summary>
 <table><thead><tr><th>#</th><th>ms</th><th>type</th><th>process</th><th>f</th><th>order</th><th>status</th><th>outcome</th></tr></thead><tbody>
 {% for t in v.timeline %}<tr><td>{{ t.index }}</td><td>{{ t.ms }}</td><td>{{ t.type }}</td><td>{{ t.process }}</td>
@@ -155,7 +156,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 <details><summary>HTTP exchanges ({{ v.exchanges | length }})</summary>
 {% for x in v.exchanges %}<div><b>op {{ x.index }}</b> {{ x.method }} <code>{{ x.url }}</code> → {{ x.status }}
 <pre>{{ x.request }}</pre><pre>{{ x.response }}</pre></div>{% endfor %}
-</details>
+</details>{% endif %}
 
 <details{% if run.status == 'failed' %} open{% endif %}><summary>Provider ledger ({{ run.ledger | length }} rows)</summary>
 <table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>currency</th><th>intent</th><th>charge</th><th>metadata</th><th>idempotency key</th></tr></thead><tbody>

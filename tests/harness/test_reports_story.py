@@ -169,6 +169,8 @@ def test_a_passing_report_links_screenshots_and_stays_small(tmp_path: Path) -> N
     html = write_reports(report(*runs), tmp_path)["html"].read_text()
     assert len(html.encode()) < 1_000_000
     assert 'src="artifacts/s0.png"' in html and "data:image/png" not in html
+    # a passing run's timeline and exchanges stay in report.json / history.jsonl
+    assert "HTTP exchanges (" not in html and "in report.json and history.jsonl (run 0)" in html
 
 
 def test_a_failing_runs_screenshot_travels_inside_the_page(tmp_path: Path) -> None:
@@ -177,3 +179,4 @@ def test_a_failing_runs_screenshot_travels_inside_the_page(tmp_path: Path) -> No
     html = write_reports(report(run), tmp_path)["html"].read_text()
     assert "data:image/png;base64," in html
     assert "charged twice" in html and "nodouble run --scenario provider.lost_response" in html
+    assert "HTTP exchanges (" in html and "<summary>Timeline (6 operations)" in html
