@@ -80,10 +80,11 @@ def execute(
     try:
         source.check()
         _preflight(live, err)
-    except SetupError as exc:
+    except Exception as exc:  # a setup problem, or the checks themselves broke: one line
         source.close()
         live.stop()
-        return _say(err, str(exc), 2)
+        text = str(exc) if isinstance(exc, SetupError) else f"{type(exc).__name__}: {exc}"
+        return _say(err, text.splitlines()[0] if text else type(exc).__name__, 2)
     report_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"

@@ -103,7 +103,8 @@ class Doctor:
         order_id = self._create(interp)
         self._read_unpaid(interp)
         self._confirm(interp)
-        self._read_paid(interp)
+        with suppress(_Failed):  # an order that never reads paid: the key checks still run
+            self._read_paid(interp)
         source.settle(quiet_s=0.5, limit_s=3.0)
         rows = [r for r in source.rows(ledger) if r.kind == "charge"]
         # each of these names its own problem: one failing does not hide the others
@@ -151,6 +152,10 @@ class Doctor:
         names = []
         # fresh users sign in through the login request; static headers name their own users
         for user in USERS if session.login else USERS[: len(session.users)]:
+            name = session.users[USERS.index(user)] if not session.login else user
+            if not session.login and not (session.headers or {}).get(name):
+                self._fail("sign-in", f"{user}: user {name!r} has no headers",
+                           f"add [session.headers.{name}]")  # fmt: skip
             try:
                 interp.api(user)
                 names.append(interp.user_name(user))
@@ -222,7 +227,9 @@ class Doctor:
         interp.step(s.Confirm(order="doctor", key="doctor"))
         op = _last(interp.history, "confirm")
         status = _status(op)
-        if op is None or op.type != "ok":
+        # refused (4xx) or broken (5xx) fails here; accepted for later (202, 409 with
+        # Retry-After) or unanswered is left to the paid read, which polls
+        if op is None or op.type == "fail" or (status is not None and status >= 500):
             self._fail(
                 "confirm",
                 f"the confirm was not accepted ({_said(op)}){_answer(op)}",
@@ -230,7 +237,8 @@ class Doctor:
             )
         api = self.target.profile.api
         header = api.confirm.idempotency_header if api else ""
-        self._ok("confirm", f"HTTP {status} " + (f"with {header}" if header else "(no key header)"))
+        said = f"HTTP {status}" if status is not None else _said(op)
+        self._ok("confirm", f"{said} " + (f"with {header}" if header else "(no key header)"))
 
     def _read_paid(self, interp: Interpreter) -> None:
         api = self.target.profile.api
@@ -253,12 +261,10 @@ class Doctor:
     def _account(self, cursor: int | None, charges: list[LedgerEntry]) -> None:
         expected = self.target.profile.provider.api_key
         if cursor is None:  # Stripe's test mode: the ledger is read with one account's key
-            if not charges:
-                self._fail(
-                    "account",
-                    "no charge under the account the ledger reads",
-                    "configure the checkout with the account of [provider] api_key_env",
-                )
+            if not charges:  # an authorisation leaves no row yet: not proof of another account
+                self._skip("account", "no charge read yet under the ledger's account (an "
+                           "authorisation leaves none): the scenarios check it")  # fmt: skip
+                return
             self._ok("account", "the charge is in the account the ledger reads")
             return
         with FakeProviderClient(self.target.provider_url) as provider:

@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
+from urllib.parse import unquote
 
 import httpx
 
@@ -84,7 +85,7 @@ class CsrfTokens:
                             f"no cookie {spec.name!r} after GET {spec.page} (HTTP {status}): "
                             "fix [session.csrf] name or page"
                         )
-                return value
+                return unquote(value)  # Laravel's XSRF-TOKEN cookie is URL-encoded
             if self._token is None:
                 page = self._fetch(client)
                 self._token = find_in_page(page.text, spec.source, spec.name)

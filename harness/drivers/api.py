@@ -26,7 +26,7 @@ import certifi
 import httpx
 
 from harness._redact import redact, redact_headers, redact_text, truncate
-from harness.drivers._csrf import CsrfSpec, CsrfTokens
+from harness.drivers._csrf import UNSAFE, CsrfSpec, CsrfTokens
 from harness.history import History, Op, OpType
 
 Annotate = Callable[[dict[str, Any]], dict[str, Any]]
@@ -203,6 +203,8 @@ class ApiDriver:
         if n < 1:
             raise ValueError(f"a burst needs at least one request, not {n}")
         specs = [make_request(i) for i in range(n)]
+        if self.csrf is not None and any(s.method.upper() in UNSAFE for s in specs):
+            self.csrf.token(self.client)  # fetched (and its cookies set) before the copies below
         with self._counter_lock:
             first = self._burst_counter + 1
             self._burst_counter += n

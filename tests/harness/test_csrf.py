@@ -83,3 +83,10 @@ def test_the_profile_needs_exactly_one_way_to_send_it() -> None:
         data = {**base, "session": {**base["session"], "csrf": csrf}}  # type: ignore[dict-item]
         with pytest.raises(ProfileError, match="exactly one of header or field"):
             parse_profile(data, environ={})
+
+
+def test_a_url_encoded_cookie_token_is_sent_decoded() -> None:
+    """Laravel's XSRF-TOKEN cookie is URL-encoded; its header wants the decoded value."""
+    spec = CsrfSection(source="cookie", name="XSRF-TOKEN", header="X-XSRF-TOKEN")
+    with httpx.Client(base_url="http://shop", cookies={"XSRF-TOKEN": "ab%3D%3D"}) as c:
+        assert CsrfTokens(spec).apply(c, "POST", {}, None, None)[0] == {"X-XSRF-TOKEN": "ab=="}

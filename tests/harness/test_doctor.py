@@ -96,3 +96,13 @@ def test_a_profile_of_pages_only_skips_the_purchase_checks(live: Target) -> None
     found = outcomes(diagnose(pages_only))
     assert found["provider"] == found["checkout"] == found["webhooks"] == "ok"
     assert {found[n] for n in NAMES[NAMES.index("sign-in") : NAMES.index("webhooks")]} == {"skip"}
+
+
+def test_a_user_without_static_headers_is_named(live: Target) -> None:
+    session = live.profile.session.model_copy(
+        update={"login": None, "users": ["ann", "ben"], "headers": {"ann": {"X-User": "ann"}}}
+    )
+    lonely = Target(live.profile.model_copy(update={"session": session}), live.base_url,
+                    live.provider_url)  # fmt: skip
+    [bad] = [c for c in diagnose(lonely) if c.outcome == "fail"]
+    assert (bad.name, bad.fix) == ("sign-in", "add [session.headers.ben]")
