@@ -58,8 +58,9 @@ class ProviderConfig:
     """Seed of the RNG that shuffles webhook deliveries."""
     webhook_secret: str = "whsec_nodouble_dev"
     """Signs deliveries to endpoints registered without a ``secret`` of their own."""
-    minimum_amounts: bool = False
-    """Refuse intents below Stripe's minimum charge for their currency (usd 50, gbp 30, …)."""
+    minimum_amounts: bool = True
+    """Refuse intents below Stripe's minimum charge for their currency (usd 50, gbp 30, …), as
+    Stripe does; ``False`` lets any positive amount through."""
     processing_ms: int = DEFAULT_PROCESSING_MS
     """Milliseconds a call that moves money spends executing, its key in use meanwhile."""
 

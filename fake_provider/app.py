@@ -38,7 +38,7 @@ def config_from_env() -> ProviderConfig:
         raise SystemExit(
             f"NODOUBLE_FAKE_KEY_TTL must be a number of seconds, got {ttl!r}"
         ) from None
-    minimums = os.environ.get("NODOUBLE_FAKE_MIN_AMOUNTS", "").lower() in ("1", "true", "yes")
+    minimums = os.environ.get("NODOUBLE_FAKE_MIN_AMOUNTS", "1").lower() not in ("0", "false", "no")
     return ProviderConfig(
         state_path=os.environ.get("NODOUBLE_FAKE_STATE") or None,
         key_ttl=key_ttl,

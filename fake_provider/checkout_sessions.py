@@ -148,7 +148,7 @@ class CheckoutSessions:
                 param="line_items",
                 code="amount_too_large",
             )
-        if self.provider.payments.minimum_amounts:  # the same opt-in check as intents
+        if self.provider.payments.minimum_amounts:  # the same check as intents
             check_minimum(total, items[0]["currency"], "line_items")
         success_url = url(params, "success_url")
         cancel_url = url(params, "cancel_url")

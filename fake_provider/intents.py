@@ -81,7 +81,7 @@ class Payments:
     def __init__(self, store: Store, ledger: Ledger, emit: Emit) -> None:
         self.store, self.ledger, self.emit = store, ledger, emit
         self._last_n = 0
-        self.minimum_amounts = False
+        self.minimum_amounts = True
         """Refuse amounts below Stripe's per-currency minimum charge (``amount_too_small``)."""
 
     # -- loading and showing -------------------------------------------------------

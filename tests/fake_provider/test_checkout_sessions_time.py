@@ -74,9 +74,9 @@ def test_sessions_outlive_a_restart_and_are_still_paid_once(tmp_path: Path) -> N
     provider.store.close()
 
 
-def test_minimum_amounts_when_switched_on_refuse_a_small_session_up_front() -> None:
+def test_minimum_amounts_by_default_refuse_a_small_session_up_front() -> None:
     async def scenario() -> tuple[int, str, int]:
-        app = create_app(ProviderConfig(minimum_amounts=True))
+        app = create_app(ProviderConfig())
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://fake") as client:
             small = {**FORM, "line_items[0][price_data][unit_amount]": "20"}

@@ -198,7 +198,7 @@ def test_idempotency_replay_mismatch_and_key_length(
     assert second.headers["Idempotency-Key"] == "k"
     assert "Idempotent-Replayed" not in first.headers
     changed = api.post(
-        "/v1/payment_intents", data={**form, "amount": "9"}, headers={"Idempotency-Key": "k"}
+        "/v1/payment_intents", data={**form, "amount": "9900"}, headers={"Idempotency-Key": "k"}
     )
     assert _error(changed, 400)["type"] == "idempotency_error"
     elsewhere = api.post("/v1/refunds", data={"charge": "ch_x"}, headers={"Idempotency-Key": "k"})

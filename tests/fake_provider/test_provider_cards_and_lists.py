@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from fake_provider._provider import ProviderConfig
-from fake_provider.app import create_app
+from fake_provider.app import config_from_env, create_app
 from fake_provider.client import FakeProviderClient
 
 PAY = {"amount": "1500", "currency": "usd", "metadata[order_id]": "o-c", "confirm": "true"}
@@ -159,9 +159,10 @@ def test_lists_are_newest_first_and_page_like_stripe(
     assert other.json()["data"] == []  # each key is its own account
 
 
-def test_minimum_amounts_per_currency_when_switched_on() -> None:
+@pytest.mark.parametrize("minimums", [True, False])
+def test_minimum_amounts_per_currency_by_default(minimums: bool) -> None:
     async def answers() -> list[tuple[int, str | None]]:
-        app = create_app(ProviderConfig(minimum_amounts=True))
+        app = create_app(ProviderConfig() if minimums else ProviderConfig(minimum_amounts=False))
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": "Bearer sk_test_nodouble"}
         got = []
@@ -185,7 +186,7 @@ def test_minimum_amounts_per_currency_when_switched_on() -> None:
                 got.append((answer.status_code, error.get("code")))
         return got
 
-    assert asyncio.run(answers()) == [
+    expected = [
         (400, "amount_too_small"),
         (200, None),
         (400, "amount_too_small"),
@@ -195,6 +196,9 @@ def test_minimum_amounts_per_currency_when_switched_on() -> None:
         (200, None),
         (200, None),
     ]
+    if not minimums:  # switched off: every positive amount is taken
+        expected = [(200, None)] * len(expected)
+    assert asyncio.run(answers()) == expected
 
 
 def test_minimum_amount_message_names_the_currency() -> None:
@@ -208,3 +212,14 @@ def test_minimum_amount_message_names_the_currency() -> None:
         check_minimum(10, "jpy")
     assert "50 jpy" in jpy.value.message
     check_minimum(1, "krw")  # no documented minimum: 1 is enough
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, True), ("1", True), ("0", False)])
+def test_minimum_amounts_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, raw: str | None, expected: bool
+) -> None:
+    if raw is None:
+        monkeypatch.delenv("NODOUBLE_FAKE_MIN_AMOUNTS", raising=False)
+    else:
+        monkeypatch.setenv("NODOUBLE_FAKE_MIN_AMOUNTS", raw)
+    assert config_from_env().minimum_amounts is expected

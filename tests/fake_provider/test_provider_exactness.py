@@ -73,7 +73,7 @@ def test_state_errors_and_replay_headers(api: httpx.Client, fake: FakeProviderCl
 def test_mismatch_uses_stripes_wording(api: httpx.Client, fake: FakeProviderClient) -> None:
     api.post("/v1/payment_intents", data=PAY, headers={"Idempotency-Key": "w"})
     changed = api.post(
-        "/v1/payment_intents", data={**PAY, "amount": "2"}, headers={"Idempotency-Key": "w"}
+        "/v1/payment_intents", data={**PAY, "amount": "2000"}, headers={"Idempotency-Key": "w"}
     )
     message = _error(changed, 400)["message"]
     assert message.startswith(

@@ -191,7 +191,7 @@ def test_patterns_counts_and_seeded_probability(
     api: httpx.Client, fake: FakeProviderClient
 ) -> None:
     fake.set_fault("error_before", "POST /v1/payment_intents/*/confirm", status=503, count=2)
-    intent = api.post("/v1/payment_intents", data={"amount": "5", "currency": "usd"}).json()
+    intent = api.post("/v1/payment_intents", data={"amount": "500", "currency": "usd"}).json()
     url = f"/v1/payment_intents/{intent['id']}/confirm"
     statuses = [
         api.post(url, data={"payment_method": "pm_card_visa"}).status_code for _ in range(3)
