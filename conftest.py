@@ -8,7 +8,8 @@ never a silent skip.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -52,3 +53,26 @@ def mariadb_url() -> Iterator[str]:
     url, name = _create_scratch_database(MARIADB_ADMIN_URL, "MariaDB")
     yield url
     drop_scratch_database(MARIADB_ADMIN_URL, name)
+
+
+@pytest.fixture
+def own_database_url(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """A factory of databases no other test shares (``sqlite``, ``postgres`` or ``mariadb``),
+    for tests whose rows must not be touched by the reconciler of another test's server."""
+    made: list[tuple[str, str]] = []
+    admins = {
+        "postgres": (POSTGRES_ADMIN_URL, "PostgreSQL"),
+        "mariadb": (MARIADB_ADMIN_URL, "MariaDB"),
+    }
+
+    def make(kind: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / f'own-{len(made)}.sqlite3'}"
+        admin, what = admins[kind]
+        url, name = _create_scratch_database(admin, what)
+        made.append((admin, name))
+        return url
+
+    yield make
+    for admin, name in made:
+        drop_scratch_database(admin, name)

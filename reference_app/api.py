@@ -202,7 +202,11 @@ async def provider_webhook(request: Request) -> JSONResponse:
         raise ProblemError(400, "malformed-event", "The event must be a JSON object.")
     try:
         handling = await run_in_threadpool(
-            webhooks.handle, request.app.state.sessionmaker, event, flaw=settings.flaw
+            webhooks.handle,
+            request.app.state.sessionmaker,
+            event,
+            flaw=settings.flaw,
+            read_intent=request.app.state.provider.retrieve,
         )
     except ValueError as exc:
         raise ProblemError(400, "malformed-event", str(exc)) from None

@@ -119,6 +119,14 @@ def _reconcile_one(
         if order is None:
             raise RuntimeError(f"payment {payment_id} has no order")
         locked = lock_payment(session, payment_id)
+        if (
+            final.outcome == "declined"
+            and not ignore_leases
+            and live_lease(session, locked.id, utcnow())
+        ):
+            # A request took the payment after the read above (a Pay with a new card on an
+            # intent whose challenge failed): that read is stale, the request settles it.
+            return locked.status
         if final.outcome == "authorized" and locked.status == "PENDING":
             record_authorized(order, locked, final.intent_id)  # manual capture: held
         else:

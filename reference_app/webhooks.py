@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ from reference_app.provider import ChargeResult
 TOLERANCE_SECONDS = 300
 HANDLED = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "declined"}
 Handling = Literal["processed", "duplicate", "ignored"]
+ReadIntent = Callable[[str], ChargeResult]
+"""Reads a PaymentIntent as the provider has it now (``ProviderClient.retrieve``)."""
 
 
 class SignatureError(ValueError):
@@ -64,11 +67,29 @@ def verify(
         raise SignatureError("signature timestamp is outside the tolerance")
 
 
-def handle(sessions: sessionmaker[Session], event: dict[str, Any], *, flaw: str = "") -> Handling:
-    """Apply one verified event exactly once (the insert and the effect share a transaction)."""
+def handle(
+    sessions: sessionmaker[Session],
+    event: dict[str, Any],
+    *,
+    flaw: str = "",
+    read_intent: ReadIntent | None = None,
+) -> Handling:
+    """Apply one verified event exactly once (the insert and the effect share a transaction).
+
+    A ``payment_failed`` event says how one attempt ended, and events arrive late and out of
+    order: by then the customer may have started another attempt on the same intent (a new
+    card, a new 3-D Secure challenge). With ``read_intent``, the intent is read from the
+    provider first (outside the transaction) and only an intent that is still failed fails
+    the payment; one that has moved on is left to its own attempt and the reconciler.
+    """
     event_id, event_type = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise ValueError("an event needs a string id and type")
+    now: ChargeResult | None = None
+    if read_intent is not None and HANDLED.get(event_type) == "declined":
+        intent_id = _intent_id(event)
+        if intent_id is not None:
+            now = read_intent(intent_id)
 
     def work(session: Session) -> Handling:
         row_values = {"event_id": event_id, "event_type": event_type[:64], "received_at": utcnow()}
@@ -106,6 +127,13 @@ def handle(sessions: sessionmaker[Session], event: dict[str, Any], *, flaw: str 
         result = ChargeResult(
             "succeeded" if outcome == "succeeded" else "declined", intent_id, code
         )
+        if now is not None and result.outcome == "declined":
+            if now.outcome not in ("declined", "succeeded"):
+                # Stale: the intent is waiting on a newer attempt (another challenge, a
+                # hold), or the provider could not say; that attempt or the reconciler
+                # settles the payment, not this event.
+                return "processed"
+            result = ChargeResult(now.outcome, intent_id, now.code if now.code else code)
         if result.outcome == "declined" and live_lease(session, locked.id, utcnow()):
             # A failed 3-D Secure challenge, while a Pay confirms the same intent again with
             # another card: that request's own answer settles the payment, not this event.
@@ -114,6 +142,13 @@ def handle(sessions: sessionmaker[Session], event: dict[str, Any], *, flaw: str 
         return "processed"
 
     return db.transaction(sessions, work)
+
+
+def _intent_id(event: dict[str, Any]) -> str | None:
+    data = event.get("data")
+    intent = data.get("object") if isinstance(data, dict) else None
+    ident = intent.get("id") if isinstance(intent, dict) else None
+    return ident if isinstance(ident, str) and ident else None
 
 
 def _find_payment(session: Session, intent: dict[str, Any]) -> Payment | None:

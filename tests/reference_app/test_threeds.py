@@ -300,16 +300,8 @@ def test_failed_challenge_return_page_leaves_a_new_card_in_flight_alone(
     _settled_by_the_new_card(shopper, fake, order_id, thread, answers)
 
 
-def test_failed_challenge_webhook_leaves_a_new_card_in_flight_alone(
-    shopper: Shopper, fake: FakeControl
-) -> None:
-    """The same with the provider's payment_intent.payment_failed event for the challenge."""
-    order_id = shopper.new_order()["order_id"]
-    first = shopper.confirm(order_id, new_key(), THREEDS)
-    challenge = _challenge(first)
-    intent_id = challenge.rsplit("/", 1)[1]
-    thread, answers = _new_card_held_at_the_provider(shopper, fake, order_id)
-    _finish(fake, challenge, "fail")
+def _deliver_failed_challenge(shopper: Shopper, intent_id: str, payment_id: str) -> httpx.Response:
+    """Deliver, signed, the provider's payment_intent.payment_failed for a failed challenge."""
     event = {
         "id": "evt_" + new_key(),
         "object": "event",
@@ -320,12 +312,12 @@ def test_failed_challenge_webhook_leaves_a_new_card_in_flight_alone(
                 "object": "payment_intent",
                 "status": "requires_payment_method",
                 "last_payment_error": {"code": "payment_intent_authentication_failure"},
-                "metadata": {"payment_id": first.json()["payment_id"]},
+                "metadata": {"payment_id": payment_id},
             }
         },
     }
     body = json.dumps(event).encode()
-    delivered = shopper.http.post(
+    return shopper.http.post(
         "/webhooks/provider",
         content=body,
         headers={
@@ -333,6 +325,43 @@ def test_failed_challenge_webhook_leaves_a_new_card_in_flight_alone(
             "Content-Type": "application/json",
         },
     )
+
+
+def test_failed_challenge_webhook_leaves_a_new_card_in_flight_alone(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """The same with the provider's payment_intent.payment_failed event for the challenge."""
+    order_id = shopper.new_order()["order_id"]
+    first = shopper.confirm(order_id, new_key(), THREEDS)
+    challenge = _challenge(first)
+    intent_id = challenge.rsplit("/", 1)[1]
+    thread, answers = _new_card_held_at_the_provider(shopper, fake, order_id)
+    _finish(fake, challenge, "fail")
+    delivered = _deliver_failed_challenge(shopper, intent_id, first.json()["payment_id"])
     assert delivered.status_code == 200, delivered.text
     assert shopper.order(order_id)["payment"]["status"] == "PENDING"
     _settled_by_the_new_card(shopper, fake, order_id, thread, answers)
+
+
+def test_stale_failed_event_leaves_a_newer_challenge_alone(
+    shopper: Shopper, fake: FakeControl
+) -> None:
+    """The first challenge fails; the customer pays again with another 3-D Secure card and
+    gets a new challenge on the same intent; only then does the provider's payment_failed
+    event for the first challenge arrive. It must not fail the payment: the webhook reads
+    the intent (requires_action again) and leaves it to the new challenge, which pays."""
+    order_id = shopper.new_order()["order_id"]
+    first = shopper.confirm(order_id, new_key(), THREEDS)
+    challenge = _challenge(first)
+    intent_id = challenge.rsplit("/", 1)[1]
+    _finish(fake, challenge, "fail")
+    second = _challenge(shopper.confirm(order_id, new_key(), "pm_card_threeDSecureRequired"))
+    delivered = _deliver_failed_challenge(shopper, intent_id, first.json()["payment_id"])
+    assert delivered.status_code == 200, delivered.text
+    assert delivered.json()["handling"] == "processed"
+    assert shopper.order(order_id)["payment"]["status"] == "PENDING"
+    _finish(fake, second)
+    assert _return(shopper, order_id).status_code == 303
+    shown = shopper.order(order_id)
+    assert shown["status"] == "paid" and shown["payment"]["status"] == "CONFIRMED"
+    assert fake.order(order_id)["charges"] == 1
