@@ -8,21 +8,9 @@ answer that is not a session (a timeout, a 5xx after the last attempt) raises
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
-import httpx
-
-from reference_app.provider import (
-    _RETRY_STATUSES,
-    ProviderClient,
-    ProviderUnavailable,
-    _error_message,
-    _json,
-)
-
-log = logging.getLogger("reference_app.hosted")
+from reference_app.provider import ProviderClient, ProviderUnavailable, _error_message, _json
 
 JSON = dict[str, Any]
 
@@ -46,25 +34,14 @@ class SessionsClient(ProviderClient):
     def _send(
         self, method: str, path: str, form: dict[str, str] | None, headers: dict[str, str]
     ) -> JSON:
-        last = "no attempt"
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                response = self._client.request(method, path, data=form, headers=headers)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    body = _json(response)
-                    if body.get("object") == "checkout.session":
-                        return body
-                    raise ProviderUnavailable(f"{method} {path}: the answer is not a session")
-                if response.status_code not in _RETRY_STATUSES:
-                    raise ProviderUnavailable(
-                        f"{method} {path} answered HTTP {response.status_code}: "
-                        f"{_error_message(response)}"
-                    )
-                last = f"HTTP {response.status_code}"
-            log.warning("%s %s failed (attempt %d): %s", method, path, attempt, last)
-            if attempt < self._max_attempts:
-                time.sleep(self._backoff * (2 ** (attempt - 1)))
-        raise ProviderUnavailable(f"{method} {path}: no answer after retries ({last})")
+        answer = self._request_retried(method, path, form, headers)
+        if isinstance(answer, str):
+            raise ProviderUnavailable(f"{method} {path}: no answer after retries ({answer})")
+        if answer.status_code != 200:
+            raise ProviderUnavailable(
+                f"{method} {path} answered HTTP {answer.status_code}: {_error_message(answer)}"
+            )
+        body = _json(answer)
+        if body.get("object") != "checkout.session":
+            raise ProviderUnavailable(f"{method} {path}: the answer is not a session")
+        return body

@@ -141,21 +141,33 @@ class ProviderClient:
     def _post_retried(
         self, path: str, form: dict[str, str], headers: dict[str, str]
     ) -> ChargeResult:
+        answer = self._request_retried("POST", path, form, headers)
+        if isinstance(answer, str):
+            return ChargeResult(
+                "unknown", detail=f"provider outcome unknown after retries ({answer})"
+            )
+        return _charge_result(answer)
+
+    def _request_retried(
+        self, method: str, path: str, form: dict[str, str] | None, headers: dict[str, str]
+    ) -> httpx.Response | str:
+        """Send until the provider gives an answer that is not worth retrying (a transport
+        error, 409 key in use, 429 and 5xx are retried with backoff, the same headers and so
+        the same idempotency key); after the last attempt, what went wrong, in words."""
         last = "no attempt"
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = self._client.post(path, data=form, headers=headers)
+                response = self._client.request(method, path, data=form, headers=headers)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
-                log.warning("provider call failed (attempt %d): %s", attempt, last)
             else:
                 if response.status_code not in _RETRY_STATUSES:
-                    return _charge_result(response)
+                    return response
                 last = f"HTTP {response.status_code}: {_error_message(response)}"
-                log.warning("provider answered %s (attempt %d)", last, attempt)
+            log.warning("%s %s failed (attempt %d): %s", method, path, attempt, last)
             if attempt < self._max_attempts:
                 time.sleep(self._backoff * (2 ** (attempt - 1)))
-        return ChargeResult("unknown", detail=f"provider outcome unknown after retries ({last})")
+        return last
 
     def find_by_payment_id(self, payment_id: str) -> ChargeResult | None:
         """Search the intents tagged with ``metadata[payment_id]``; None if there is none.
