@@ -176,6 +176,8 @@ def svg(run: ScenarioRun, max_rows: int = MAX_ROWS) -> str:
             out.append(f'<text x="{provider + 10}" y="{y + 4}"{bad}>{escape(event.label)}</text>')
     if hidden:
         y = TOP + len(drawn) * ROW
-        out.append(f'<text x="4" y="{y + 4}">… {hidden} more event(s): report.json and history.jsonl have them all</text>')
+        out.append(
+            f'<text x="4" y="{y + 4}">… {hidden} more event(s): report.json and history.jsonl have them all</text>'
+        )
     out.append("</svg>")
     return "".join(out)

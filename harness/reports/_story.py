@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.reports._cause import causes, fault_hits, order_of
 from harness.reports._model import RunReport, ScenarioRun
 
 
@@ -38,20 +39,6 @@ class Money:
 def _amount(row: dict[str, Any]) -> int:
     amount = row.get("amount")
     return amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
-
-
-def order_of(row: dict[str, Any], orders: list[str]) -> str:
-    """The run's order a ledger row counts under: its ``counted_as``, else the first of
-    the run's orders its metadata names (any field: the report does not know the profile's
-    business key), else ``""``."""
-    if row.get("counted_as"):
-        return str(row["counted_as"])
-    metadata = row.get("metadata")
-    if isinstance(metadata, dict):
-        for value in metadata.values():
-            if str(value) in orders:
-                return str(value)
-    return ""
 
 
 def charges_by_order(run: ScenarioRun) -> dict[str, list[dict[str, Any]]]:
@@ -83,23 +70,21 @@ def clock(ts: Any) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
-def _row_words(row: dict[str, Any]) -> str:
-    key = row.get("idempotency_key")
-    by = f" under provider key {key}" if key else " with no provider key"
-    return f"{row.get('id')} at {clock(row.get('created'))}{by}"
+def _rows_words(run: ScenarioRun, rows: list[dict[str, Any]]) -> str:
+    """``le_1 at 12:01:02.120 by the confirm with key k1 (op #6); ...``: charges and causes."""
+    return "; ".join(
+        f"{row.get('id')} at {clock(row.get('created'))} {why}"
+        for row, why in zip(rows, causes(run, rows), strict=True)
+    )
 
 
 def _fired_faults(run: ScenarioRun) -> list[str]:
-    found = []
+    found = [hit.effect for hit in fault_hits(run)]
     for op in run.history:
         value = op.get("value") or {}
-        if op.get("f") != "fault_report" or op.get("type") != "ok":
-            continue
-        for hit in value.get("hits") or []:
-            if isinstance(hit, dict) and hit.get("effect"):
-                found.append(f"{hit.get('method')} {hit.get('path')}: {hit['effect']}")
-        if value.get("fault") == "network" and value.get("fired"):
-            found.append(f"{value.get('action')} on {value.get('method')} {value.get('path')}")
+        if op.get("f") == "fault_report" and op.get("type") == "ok":
+            if value.get("fault") == "network" and value.get("fired"):
+                found.append(f"{value.get('action')} on {value.get('method')} {value.get('path')}")
     return found
 
 
@@ -113,19 +98,26 @@ def finding(run: ScenarioRun) -> str:
     if run.status == "not_applicable":
         return f"not applicable: {run.reason}"
     doubles = {k: rows for k, rows in charges_by_order(run).items() if len(rows) > 1}
-    faults = _fired_faults(run)
-    after = f", after {faults[0]}" if faults else ""
     if doubles:
         order, rows = next(iter(doubles.items()))
         times = NUMBER.get(len(rows), f"{len(rows)} times")
         who = f"order {order}" if order else "a payment under no order of the run"
         more = f" ({len(doubles) - 1} more order(s) too)" if len(doubles) > 1 else ""
-        return f"{who} was charged {times}: {'; '.join(_row_words(r) for r in rows)}{after}{more}."
+        words = _rows_words(run, rows)
+        return f"{who} was charged {times}: {words}{more}."
+    faults = _fired_faults(run)
+    after = f", after {faults[0]}" if faults else ""
     violated = [c for c in run.checks if c.valid is False]
     if violated:
         first = violated[0]
         message = first.message.rstrip(".") or "violated"
-        return f"{first.name} ({first.severity}): {message}{after}."
+        charges = [r for r in run.ledger if r.get("kind") == "charge"]
+        paid = ""
+        if first.severity == "money" and charges:  # whose payment it was, in words
+            shown = _rows_words(run, charges[:2])
+            others = f" and {len(charges) - 2} more" if len(charges) > 2 else ""
+            paid = f"; the charge: {shown}{others}"
+        return f"{first.name} ({first.severity}): {message}{after}{paid}."
     return f"{run.status}: {run.reason or 'no reason recorded'}."
 
 

@@ -80,10 +80,14 @@ def report(*runs: ScenarioRun, unowned: int = 0, profile: str | None = None) -> 
 
 def test_a_double_charge_in_one_sentence_with_its_rows_and_the_fault() -> None:
     sentence = finding(double_charged())
-    assert sentence.startswith("order ord_1 was charged twice: le_1 at ")
-    assert "under provider key pk1; le_2 at " in sentence
+    assert sentence.startswith("order ord_1 was charged twice: le_1 at 08:00:00.200 by the ")
+    assert (
+        "confirm with key k1 (op #0); le_2 at 08:00:01.050 by the retry with key k1 (op #4)"
+        in sentence
+    )
     assert sentence.endswith(
-        ", after POST /v1/payment_intents: worked then dropped the connection."
+        " after the provider fault POST /v1/payment_intents: worked then dropped the connection"
+        " and the answer to op #0 was lost (timeout: read timed out)."
     )
 
 
