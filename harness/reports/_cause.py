@@ -185,9 +185,10 @@ def _before(step: ClientStep, steps: list[ClientStep], hits: list[Hit]) -> str:
     return f" after {' and '.join(parts)}" if parts else ""
 
 
-def causes(run: ScenarioRun, rows: list[dict[str, Any]]) -> list[str]:
-    """:func:`cause` of each row; a row tied to the step an earlier row was tied to says so
-    (one client request, several provider writes: the checkout called the provider again)."""
+def explain(run: ScenarioRun, rows: list[dict[str, Any]]) -> list[tuple[int | None, str]]:
+    """For each row, the op index of the client step behind it (``None``: not tied) and
+    :func:`cause` in words; a row tied to the step an earlier row was tied to says so (one
+    client request, several provider writes: the checkout called the provider again)."""
     named: set[int] = set()
     found = []
     for row in rows:
@@ -196,8 +197,13 @@ def causes(run: ScenarioRun, rows: list[dict[str, Any]]) -> list[str]:
             words = f"again by op #{index}, within the same client request"
         if index is not None:
             named.add(index)
-        found.append(words)
+        found.append((index, words))
     return found
+
+
+def causes(run: ScenarioRun, rows: list[dict[str, Any]]) -> list[str]:
+    """:func:`explain`, in words only."""
+    return [words for _, words in explain(run, rows)]
 
 
 def cause(run: ScenarioRun, row: dict[str, Any]) -> str:

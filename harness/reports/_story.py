@@ -82,9 +82,9 @@ def _fired_faults(run: ScenarioRun) -> list[str]:
     found = [hit.effect for hit in fault_hits(run)]
     for op in run.history:
         value = op.get("value") or {}
-        if op.get("f") == "fault_report" and op.get("type") == "ok":
-            if value.get("fault") == "network" and value.get("fired"):
-                found.append(f"{value.get('action')} on {value.get('method')} {value.get('path')}")
+        network = value.get("fault") == "network" and value.get("fired")
+        if op.get("f") == "fault_report" and op.get("type") == "ok" and network:
+            found.append(f"{value.get('action')} on {value.get('method')} {value.get('path')}")
     return found
 
 

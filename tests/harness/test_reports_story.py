@@ -145,8 +145,8 @@ def test_sequence_diagram_is_well_formed_and_marks_the_double_charge() -> None:
     assert any(line.get("class") == "lost" for line in root.iter("line"))  # the lost answer
     assert any("worked then dropped" in t for t in texts)  # the fault, on the provider lane
     # one time axis: the first charge (200 ms) sits between the send (10) and the loss (900)
-    order = [t for t in texts if t.startswith(("alice:", "charge le_1", "confirm: timeout"))]
-    assert order[:3] == ["alice: confirm key k1", "charge le_1 2500 ord_1",
+    order = [t for t in texts if t.startswith(("#0 alice:", "charge le_1", "confirm: timeout"))]
+    assert order[:3] == ["#0 alice: confirm key k1", "charge le_1 2500 ord_1 ← op #0",
                          "confirm: timeout: read timed out"]  # fmt: skip
 
 
@@ -156,7 +156,7 @@ def test_sequence_escapes_text_and_caps_its_rows() -> None:
     drawing = svg(run.model_copy(update={"history": evil, "ledger": []}))
     assert "<script>" not in drawing
     root = ET.fromstring(drawing)
-    assert any("5 more event(s)" in (t.text or "") for t in root.iter("text"))
+    assert any("5 ordinary event(s) left out" in (t.text or "") for t in root.iter("text"))
 
 
 def _png(size: int) -> bytes:
