@@ -23,7 +23,7 @@ from markupsafe import Markup
 from harness._redact import redact
 from harness.reports._model import RunReport, ScenarioRun
 from harness.reports._sequence import PASSED_ROWS, svg
-from harness.reports._story import coverage, finding, money, reproduce
+from harness.reports._story import coverage, finding, money, reproduce, threat_anchor
 from harness.reports._story import verdict as gate_verdict
 from harness.reports._template import TEMPLATE
 
@@ -139,6 +139,7 @@ def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]
         "operations": len(ops),
         "run": run,
         "anchor": anchor(run, number),
+        "threat_anchor": threat_anchor(run.threat_id),
         "timeline": timeline,
         "faults": faults,
         "exchanges": exchanges,
@@ -228,13 +229,15 @@ def to_html(report: RunReport, report_dir: Path) -> str:
         }
     )
     anchors = {i: anchor(run, i) for i, run in enumerate(report.runs)}
+    matrix_rows = coverage(report, anchors)
     return _ENV.from_string(TEMPLATE).render(
         r=redacted,
         s=report.summary(),
         verdict=gate_verdict(report),
         money=money(report.runs),
         findings=_findings(report),
-        coverage=coverage(report, anchors),
+        coverage=matrix_rows,
+        not_run=[c.threat for c in matrix_rows if not c.run],
         matrix=matrix,
         matrix_rows=rows,
         matrix_summary=summary,

@@ -9,6 +9,7 @@ again later says the same.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -171,32 +172,76 @@ def verdict(report: RunReport) -> Verdict:
 
 
 @dataclass(frozen=True)
+class Judged:
+    """One invariant of one scenario's worst run: its verdict and where its evidence is."""
+
+    name: str
+    valid: str
+    """``true``, ``false`` or ``unknown``."""
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Covered:
+    """One scenario of a threat: its worst result in this run (``not run``: none)."""
+
+    scenario: str
+    status: str
+    anchor: str
+    """Of its worst run; ``""`` when it did not run."""
+    invariants: list[Judged]
+
+
+@dataclass(frozen=True)
 class Coverage:
     threat: str
-    link: str
-    scenarios: list[tuple[str, str, str]]
-    """(scenario id, worst status word, anchor of its first run)."""
-    invariants: list[str]
+    text: str
+    """The threat's text as the report embeds it (``""``: not known to this report)."""
+    anchor: str
+    """``threat-<id>``: the row of the matrix, what every link to the threat points at."""
+    scenarios: list[Covered]
+
+    @property
+    def run(self) -> bool:
+        return any(c.status not in ("not run", "not_applicable") for c in self.scenarios)
+
+
+RANK = {"not run": -2, "not_applicable": -1, "passed": 0, "error": 2, "failed": 3}
+
+
+def threat_anchor(threat: str) -> str:
+    return "threat-" + re.sub(r"[^A-Za-z0-9_-]+", "-", threat)
+
+
+def check_anchor(run_anchor: str, invariant: str) -> str:
+    return f"{run_anchor}-{invariant}"
 
 
 def coverage(report: RunReport, anchors: dict[int, str]) -> list[Coverage]:
-    """Threats by scenarios by invariants, each scenario pointing at its evidence."""
-    rank = {"passed": 0, "not_applicable": -1, "error": 2, "failed": 3}
-    by_threat: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
-    links: dict[str, str] = {}
-    invariants: dict[str, set[str]] = defaultdict(set)
+    """Every threat (the report's list, then any other a run names) by its scenarios (run
+    or not) by the invariants judged, each pointing at its evidence in the page."""
+    worst: dict[str, tuple[ScenarioRun, str]] = {}
     for index, run in enumerate(report.runs):
-        links[run.threat_id] = run.threat_link
-        seen = by_threat[run.threat_id].get(run.scenario_id)
-        if seen is None or rank[run.status] > rank[seen[0]]:
-            by_threat[run.threat_id][run.scenario_id] = (run.status, anchors[index])
-        invariants[run.threat_id].update(c.name for c in run.checks)
-    return [
-        Coverage(
-            threat,
-            links[threat],
-            [(sid, status, anchor) for sid, (status, anchor) in sorted(scenarios.items())],
-            sorted(invariants[threat]),
-        )
-        for threat, scenarios in sorted(by_threat.items())
-    ]
+        seen = worst.get(run.scenario_id)
+        if seen is None or RANK[run.status] > RANK[seen[0].status]:
+            worst[run.scenario_id] = (run, anchors[index])
+    threats = {t.id: (t.text, list(t.scenarios)) for t in report.threats}
+    for run in report.runs:
+        text, scenarios = threats.setdefault(run.threat_id, ("", []))
+        if run.scenario_id not in scenarios:
+            scenarios.append(run.scenario_id)
+    found = []
+    for threat, (text, scenarios) in threats.items():
+        cells = []
+        for sid in scenarios:
+            if sid not in worst:
+                cells.append(Covered(sid, "not run", "", []))
+                continue
+            run, anchor = worst[sid]
+            judged = [
+                Judged(c.name, str(c.valid).lower(), check_anchor(anchor, c.name))
+                for c in run.checks
+            ]
+            cells.append(Covered(sid, run.status, anchor, judged))
+        found.append(Coverage(threat, text, threat_anchor(threat), cells))
+    return found
