@@ -52,11 +52,13 @@ class ClientStep:
     """Why its answer never came (``info``), else ``""``."""
     retry: bool
     """An earlier step of the same process sent the same ``f`` with the same key."""
+    what: str = ""
+    """What a browser step did, in words (``the Pay click in tab-1``); ``""``: its ``f``."""
 
     def words(self) -> str:
         if self.key:
             return f"the {'retry' if self.retry else self.f} with key {self.key} (op #{self.index})"
-        return f"the {self.f} of {self.process} (op #{self.index})"
+        return f"{self.what or f'the {self.f} of {self.process}'} (op #{self.index})"
 
     def in_flight(self, at: float, width: float = 0.0, slack: float = 0.0) -> bool:
         """Whether the step was open at some moment of ``[at, at + width]``, give or take
@@ -76,6 +78,23 @@ def order_of(row: dict[str, Any], orders: list[str]) -> str:
             if str(value) in orders:
                 return str(value)
     return ""
+
+
+def _what(f: str, process: str, value: dict[str, Any]) -> str:
+    """A browser step in words, from the marks the browser driver leaves on it."""
+    count = value.get("count")
+    many = isinstance(count, int) and count > 1
+    n, clicks = (f"{count} ", "clicks") if many else ("", "click")
+    if f != "click":
+        return f"the {f.replace('_', ' ')} in {process}" if value.get("url_before") else ""
+    if value.get("hosted") == "provider_pay":
+        return f"the {n}Pay {clicks} on the provider's hosted page in {process}"
+    if value.get("challenge"):
+        asked = value.get("outcome_asked") or "challenge"
+        return f"the {n}3-D Secure {asked} {clicks} in {process}"
+    if value.get("pay"):
+        return f"the {n}Pay {clicks} in {process}"
+    return f"the {n}{clicks} on {value.get('selector') or 'the page'} in {process}"
 
 
 def _seconds(op: dict[str, Any]) -> float:
@@ -109,6 +128,7 @@ def client_steps(run: ScenarioRun) -> list[ClientStep]:
             key=key,
             lost=lost,
             retry=bool(key) and (process, f, key) in seen,
+            what=_what(f, process, value),
         )
         seen.add((process, f, key))
         steps.append(step)
@@ -238,8 +258,12 @@ def _cause(run: ScenarioRun, row: dict[str, Any]) -> tuple[int | None, str]:
     if flying:
         names = ", ".join(f"op #{s.index}" for s in flying[:6])
         more = f" and {len(flying) - 6} more" if len(flying) > 6 else ""
+        alike = {(s.f, s.key) for s in flying}
+        kind = "client steps"
+        if len(alike) == 1 and flying[0].key:  # a burst: one request sent many times
+            kind = f"{flying[0].f}s with key {flying[0].key}"
         return None, (
-            f"by one of {len(flying)} client steps in flight ({names}{more}); "
+            f"by one of {len(flying)} {kind} in flight ({names}{more}); "
             f"the harness cannot tell which{then}"
         )
     sent = [s for s in steps if s.start <= at]

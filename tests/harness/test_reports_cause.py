@@ -72,8 +72,36 @@ def test_a_burst_in_flight_is_named_but_never_picked() -> None:
         done["invoke_index"] = done["index"] - 3
     run = run_of(history, charge("le_1", "ord_1", 200))
     assert cause(run, run.ledger[0]) == (
-        "by one of 3 client steps in flight (op #0, op #1, op #2); the harness cannot tell which"
+        "by one of 3 confirms with key k in flight (op #0, op #1, op #2); "
+        "the harness cannot tell which"
     )
+    history[1]["value"]["key"] = "other"  # two keys: no longer one request sent many times
+    assert cause(run_of(history, *run.ledger), run.ledger[0]).startswith(
+        "by one of 3 client steps in flight (op #0, op #1, op #2)"
+    )
+
+
+def test_browser_steps_say_what_the_customer_did() -> None:
+    tab = {"url_before": "http://shop/checkout/ord_1", "order_id": "ord_1"}
+    history = [
+        op(0, "invoke", "click", 10, process="tab-1", pay=True, count=2, **tab),
+        op(1, "ok", "click", 100, process="tab-1", **tab),
+        op(2, "invoke", "click", 200, process="tab-2", hosted="provider_pay", **tab),
+        op(3, "ok", "click", 300, process="tab-2", **tab),
+        op(4, "invoke", "click", 400, process="tab-1", challenge="pi_1", outcome_asked="complete",
+           **tab),
+        op(5, "ok", "click", 500, process="tab-1", **tab),
+        op(6, "invoke", "reload", 600, process="tab-1", **tab),
+        op(7, "ok", "reload", 700, process="tab-1", **tab),
+    ]  # fmt: skip
+    rows = [charge(f"le_{i}", "ord_1", 50 + 200 * i) for i in range(4)]
+    run = run_of(history, *rows)
+    assert causes(run, rows) == [
+        "by the 2 Pay clicks in tab-1 (op #0)",
+        "by the Pay click on the provider's hosted page in tab-2 (op #2)",
+        "by the 3-D Secure complete click in tab-1 (op #4)",
+        "by the reload in tab-1 (op #6)",
+    ]
 
 
 def test_no_step_in_flight_after_a_lost_answer_says_nobody_was_waiting() -> None:
