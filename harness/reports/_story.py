@@ -161,14 +161,17 @@ def verdict(report: RunReport) -> Verdict:
     if not applicable:
         parts.append("no scenario applied to this target")
     held = not parts
+    ran = {r.scenario_id for r in applicable}
+    untested = [t.id for t in report.threats if not ran & set(t.scenarios)]
+    gap = f"; {len(untested)} of {len(report.threats)} threat(s) not run" if untested else ""
     if held:
         return Verdict(
             True,
             "PASSED: no money lost or at risk",
-            f"{len(applicable)} scenario run(s) judged, each with evidence",
+            f"{len(applicable)} scenario run(s) judged, each with evidence{gap}",
         )
     headline = "FAILED: money lost or at risk" if money_bad else "FAILED"
-    return Verdict(False, headline, "; ".join(parts))
+    return Verdict(False, headline, "; ".join(parts) + gap)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ pre{background:#fff;border:1px solid #dde1e7;padding:8px;overflow:auto;white-spa
 .not_applicable,.n-a{color:#6b7280}.error,.valid-unknown{color:#9a6700}
 .run{background:#fff;border:1px solid #dde1e7;border-left:6px solid #6b7280;border-radius:6px;padding:8px 16px;margin:14px 0}
 .run.s-passed{border-left-color:#0a7a3d}.run.s-failed{border-left-color:#b3261e}.run.s-error{border-left-color:#9a6700}
-.badge{font-weight:700;text-transform:uppercase;font-size:12px}
+.badge{font-weight:700;text-transform:uppercase;font-size:12px;white-space:nowrap}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 img.shot{max-width:100%;border:1px solid #dde1e7;margin:4px 0}
 .muted{color:#6b7280}

@@ -159,6 +159,8 @@ def test_coverage_lists_every_threat_and_scenario_of_the_catalog_run_or_not() ->
         ("api.z", "not run"),
     ]
     assert rows["api"].run and not rows["gone"].run and not rows["bare"].run
+    said = verdict(rep)
+    assert said.held and said.detail.endswith("; 2 of 3 threat(s) not run")  # not the gate
     assert rows["gone"].scenarios[0].anchor == "" and rows["gone"].text == "never run"
     html = to_html(rep, Path("."))
     assert "Not run: gone, bare." in html
