@@ -128,7 +128,7 @@ def _evidence(run: ScenarioRun) -> set[str]:
         elif isinstance(item, list):
             for inner in item:
                 walk(inner, name)
-        elif name in ("op", "invoke", "ops", "index") and isinstance(item, int):
+        elif isinstance(item, int) and (name in ("op", "invoke") or name.endswith("ops")):
             refs.add(f"op:{item}")
         elif isinstance(item, str) and name in ("charges", "refunds", "charge", "row", "id"):
             refs.add(f"row:{item}")

@@ -63,7 +63,7 @@ def _busy(n: int) -> list[dict[str, Any]]:
 def test_past_the_cap_ordinary_rows_go_first_and_every_row_that_matters_stays() -> None:
     run = double_charged()
     lie = op(99, "ok", "read_order", 5000, process="bob", response={"status": 200})
-    told = CheckOutcome(name="told_the_truth", valid=False, first={"op": 99, "order": "ord_1"})
+    told = CheckOutcome(name="told_the_truth", valid=False, first={"success_ops": [99]})
     busy = run.model_copy(
         update={"history": run.history + _busy(200) + [lie], "checks": [*run.checks, told]}
     )
