@@ -1,8 +1,9 @@
 """``report.html``: one page for people (and auditors) to read offline.
 
 The first screen says whether the gate held, how much money moved, what failed in one
-sentence each with the command that reproduces it, and which threats were covered by
-which scenarios. Each scenario run then has a sequence diagram (inline SVG), its faults,
+sentence each (each charge tied to the client step behind it) with the command that
+reproduces it, and the coverage matrix: every threat, run or not, by its scenarios by the
+invariants judged, each linked to its evidence further down. Each scenario run then has a sequence diagram (inline SVG), its faults,
 its verdicts, its timeline, exchanges and ledger rows. CSS is inline; screenshots of runs
 that did not pass are embedded as ``data:`` URIs, the others are linked from the report
 directory and loaded lazily. Jinja2 autoescaping escapes every value; secrets are

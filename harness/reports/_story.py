@@ -2,9 +2,10 @@
 
 An auditor opening a report wants to know, before any table, whether the gate held, how
 much money moved, and for each failing scenario what went wrong in words ("order ord_1
-was charged twice: ..."), with the command that reproduces it. This module turns a
-:class:`RunReport` into those sentences; it reads only the report, so a report rendered
-again later says the same.
+was charged twice: le_1 ... by the confirm with key k1 (op #6); ..."), with the command
+that reproduces it, and which threats were tested and which were not (the coverage matrix).
+This module turns a :class:`RunReport` into those sentences and rows; it reads only the
+report, so a report rendered again later says the same.
 """
 
 from __future__ import annotations
