@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from harness._redact import redact
 from harness.reports._model import RunReport, ScenarioRun
-from harness.reports._sequence import PASSED_ROWS, svg
+from harness.reports._sequence import CSS, PASSED_ROWS, svg
 from harness.reports._story import coverage, finding, money, reproduce, threat_anchor
 from harness.reports._story import verdict as gate_verdict
 from harness.reports._template import TEMPLATE
@@ -140,6 +140,7 @@ def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]
         "operations": len(ops),
         "run": run,
         "anchor": anchor(run, number),
+        "number": number,
         "threat_anchor": threat_anchor(run.threat_id),
         "timeline": timeline,
         "faults": faults,
@@ -241,6 +242,7 @@ def to_html(report: RunReport, report_dir: Path) -> str:
         not_run=[c.threat for c in matrix_rows if not c.run],
         matrix=matrix,
         matrix_rows=rows,
+        seq_css=Markup(CSS),
         matrix_summary=summary,
         runs=[_run_view(run, report_dir, i) for i, run in enumerate(report.runs)],
     )

@@ -29,6 +29,27 @@ from harness.reports._model import ScenarioRun
 from harness.reports._story import charges_by_order
 
 LANES = {"customer": 130, "checkout": 350, "provider": 570}
+CSS = "".join(
+    f"svg.seq {rule}"
+    for rule in (
+        "text{font:11px ui-monospace,Menlo,Consolas,monospace;fill:#1d2433}",
+        ".lane{stroke:#c5cbd4;stroke-dasharray:3 3}",
+        ".send,svg.seq .answer{stroke:#1d2433}",
+        ".answer{stroke-dasharray:2 2}",
+        ".h{fill:#1d2433}",
+        ".m{text-anchor:middle}",
+        ".lost{stroke:#b3261e;stroke-dasharray:5 3}",
+        ".fault{fill:#9a6700}",
+        ".armed{fill:#fff;stroke:#9a6700;stroke-width:1.5}",
+        ".unfired{fill:#fff;stroke:#b3261e;stroke-width:2;stroke-dasharray:3 2}",
+        ".call{stroke:#6b7280}",
+        ".charge{fill:#0a7a3d}",
+        ".twice{fill:#b3261e}",
+        ".ledger{fill:#6b7280}",
+        "text.bad{fill:#b3261e;font-weight:700}",
+    )
+)
+"""The diagrams' style, once in the page rather than in each of its (many) drawings."""
 ROW = 22
 TOP = 46
 WIDTH = 980
@@ -217,13 +238,6 @@ def svg(run: ScenarioRun, max_rows: int = MAX_ROWS) -> str:
     out = [
         f'<svg class="seq" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="sequence of {name}">',
-        "<style>text{font:11px ui-monospace,Menlo,Consolas,monospace;fill:#1d2433}"
-        ".lane{stroke:#c5cbd4;stroke-dasharray:3 3}.send,.answer{stroke:#1d2433}"
-        ".h{fill:#1d2433}.m{text-anchor:middle}.lost{stroke:#b3261e;stroke-dasharray:5 3}"
-        ".fault{fill:#9a6700}.armed{fill:#fff;stroke:#9a6700;stroke-width:1.5}"
-        ".unfired{fill:#fff;stroke:#b3261e;stroke-width:2;stroke-dasharray:3 2}"
-        ".call{stroke:#6b7280}.charge{fill:#0a7a3d}.twice{fill:#b3261e}.ledger{fill:#6b7280}"
-        "text.bad{fill:#b3261e;font-weight:700}.answer{stroke-dasharray:2 2}</style>",
     ]
     for name, x in LANES.items():
         out.append(f'<text x="{x}" y="16" text-anchor="middle" font-weight="700">{name}</text>')

@@ -217,18 +217,19 @@ def threat_anchor(threat: str) -> str:
     return "threat-" + re.sub(r"[^A-Za-z0-9_-]+", "-", threat)
 
 
-def check_anchor(run_anchor: str, invariant: str) -> str:
-    return f"{run_anchor}-{invariant}"
+def check_anchor(number: int, invariant: str) -> str:
+    """The verdict row of ``invariant`` in run ``number`` (short: a report links hundreds)."""
+    return f"v{number}-{invariant}"
 
 
 def coverage(report: RunReport, anchors: dict[int, str]) -> list[Coverage]:
     """Every threat (the report's list, then any other a run names) by its scenarios (run
     or not) by the invariants judged, each pointing at its evidence in the page."""
-    worst: dict[str, tuple[ScenarioRun, str]] = {}
+    worst: dict[str, tuple[ScenarioRun, int]] = {}
     for index, run in enumerate(report.runs):
         seen = worst.get(run.scenario_id)
         if seen is None or RANK[run.status] > RANK[seen[0].status]:
-            worst[run.scenario_id] = (run, anchors[index])
+            worst[run.scenario_id] = (run, index)
     threats = {t.id: (t.text, list(t.scenarios)) for t in report.threats}
     for run in report.runs:
         text, scenarios = threats.setdefault(run.threat_id, ("", []))
@@ -241,11 +242,11 @@ def coverage(report: RunReport, anchors: dict[int, str]) -> list[Coverage]:
             if sid not in worst:
                 cells.append(Covered(sid, "not run", "", []))
                 continue
-            run, anchor = worst[sid]
+            run, index = worst[sid]
             judged = [
-                Judged(c.name, str(c.valid).lower(), check_anchor(anchor, c.name))
+                Judged(c.name, str(c.valid).lower(), check_anchor(index, c.name))
                 for c in run.checks
             ]
-            cells.append(Covered(sid, run.status, anchor, judged))
+            cells.append(Covered(sid, run.status, anchors[index], judged))
         found.append(Coverage(threat, text, threat_anchor(threat), cells))
     return found

@@ -46,6 +46,7 @@ tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
 .v-held{background:#d8f3e3;color:#0a5a2d}.v-failed{background:#fde2e1;color:#8c1d18}
 #findings li{margin:6px 0}.not-run{background:#fff1c2;color:#8a5a00;padding:0 4px;border-radius:3px}
 td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#fff;border:1px solid #dde1e7}
+{{ seq_css }}
 @media print{details{display:block}details>summary{display:none}.seq-wrap{overflow:visible}}
 </style>
 </head>
@@ -143,7 +144,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 
 <h3>Verdict</h3>
 <table><thead><tr><th>invariant</th><th>severity</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
-{% for c in run.checks %}<tr id="{{ v.anchor }}-{{ c.name }}"><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
+{% for c in run.checks %}<tr id="v{{ v.number }}-{{ c.name }}"><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
 <td class="valid-{{ c.valid | string | lower }}">{{ c.valid }}</td><td>{{ c.message }}</td>
 <td>{{ c.counts | words }}</td></tr>
 {% if c.first is not none %}<tr><td colspan="5">first: <pre>{{ c.first | tojson(indent=2) }}</pre>
