@@ -106,8 +106,13 @@ def _fault_events(op: dict[str, Any], start_ns: int, started_wall: float | None)
     if op.get("f") != "fault_report":
         if op.get("type") != "invoke" or op.get("f") in ("stop_fault", "webhook_wait"):
             return []
-        if op.get("f") == "start_fault":  # armed: it acts later, or never
+        if op.get("f") == "start_fault" and value.get("fault") == "proxy":  # armed, between
+            aim = f"{value.get('action')} on {value.get('method')} {value.get('path')}"
+            return [Event(at, "armed", _label(f"armed network {aim}"), "checkout")]
+        if op.get("f") in ("start_fault", "webhook_listen"):  # armed: it acts later, or never
             text = f"armed {value.get('mode')} on {value.get('endpoint')}"
+            if op.get("f") == "webhook_listen":
+                text = "armed a webhook listener"
             return [Event(at, "armed", _label(text), "provider")]
         lane = "checkout" if value.get("fault") == "process" else "provider"
         return [Event(at, "fault", _label(f"nemesis: {op.get('f')}"), lane, matters=True)]

@@ -36,12 +36,14 @@ def test_armed_fired_and_never_fired_faults_look_different() -> None:
                endpoint="money", fault="provider")  # fmt: skip
     unfired = op(7, "ok", "fault_report", 960, process="nemesis", fault="provider",
                  mode="error_before", endpoint="money", fired=0, hits=[])  # fmt: skip
-    texts, elements = _drawn(
-        svg(run.model_copy(update={"history": [armed, *run.history, unfired]}))
-    )
+    proxy = op(8, "invoke", "start_fault", 6, process="nemesis", fault="proxy",
+               action="drop_response", method="POST", path="/confirm")  # fmt: skip
+    history = [armed, proxy, *run.history, unfired]
+    texts, elements = _drawn(svg(run.model_copy(update={"history": history})))
     paths = _classes(elements, "path")
-    assert paths.count("armed") == 1 and paths.count("fault") == 1 and paths.count("unfired") == 1
+    assert paths.count("armed") == 2 and paths.count("fault") == 1 and paths.count("unfired") == 1
     assert "armed drop_after on money" in texts
+    assert "armed network drop_response on POST /confirm" in texts
     assert "NEVER FIRED: error_before on money" in texts
     never = next(
         e for e in elements if e.tag.endswith("text") and (e.text or "").startswith("NEVER")

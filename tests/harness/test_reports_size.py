@@ -50,7 +50,7 @@ def test_a_real_passing_report_of_many_scenarios_stays_under_a_megabyte(
     assert code == 0, out.getvalue()[-2000:]
     run_dir = (tmp_path / "latest").resolve()
     report = json.loads((run_dir / "report.json").read_text())
-    assert len(report["runs"]) == len(chosen) == 29
+    assert len(report["runs"]) == len(chosen) >= 29
     assert {r["status"] for r in report["runs"]} == {"passed"}
     assert any(r["screenshots"] for r in report["runs"])  # the browser runs took some
     size = (run_dir / "report.html").stat().st_size
