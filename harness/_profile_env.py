@@ -2,11 +2,15 @@
 
 Before a profile is validated, every string in it may name environment variables:
 ``${VAR}`` (an error when ``VAR`` is unset) or ``${VAR:-default}`` (the default when it is
-unset or empty); ``$${`` stands for a literal ``${``. Besides the caller's environment the
-variables include:
+unset or empty; the default may itself name variables: ``${A:-${B:-x}}``); ``$${`` stands
+for a literal ``${``, and a ``${`` never closed is an error naming the field. Besides the
+caller's environment the variables include:
 
-- each ``[process.env]`` entry whose value is ``"auto"``: a free loopback TCP port, chosen
-  here and passed to the checkout under that name like any other entry;
+- each ``[process.env]`` entry whose value is ``"auto"`` *and whose name the profile uses
+  as* ``${NAME}`` *somewhere*: a free loopback TCP port, chosen here and passed to the
+  checkout under that name like any other entry. A port nobody refers to could not be
+  reached (the harness finds the checkout through ``base_url``), so an ``"auto"`` no field
+  names is an ordinary value and reaches the checkout as the word ``auto``;
 - when the harness starts the fake provider for a checkout it does not start itself
   (``[provider] url = "auto"`` with a ``base_url`` of your own): ``NODOUBLE_PROVIDER_URL``,
   ``NODOUBLE_PROVIDER_HOST``, ``NODOUBLE_PROVIDER_PORT`` (the port is chosen here too, or
@@ -27,7 +31,8 @@ from harness._process import free_port
 
 AUTO = "auto"
 HOST = "127.0.0.1"
-_VAR = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_USE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class EnvError(ValueError):
@@ -47,22 +52,65 @@ def provider_variables(port: int, api_key: str, webhook_secret: str | None) -> d
     return found
 
 
+def _closing(text: str, start: int) -> int | None:
+    """Index of the ``}`` that closes the ``${`` at ``start`` (nested ``${`` counted)."""
+    depth, i = 0, start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth, i = depth + 1, i + 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
 def _fill(text: str, variables: Mapping[str, str], where: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        escaped, name, default = match.groups()
-        if escaped:
-            return match.group(0)[1:]  # $${X} -> ${X}
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$${", i):  # $${X} -> ${X}, left as it is
+            out.append("${")
+            i += 3
+            continue
+        if not text.startswith("${", i):
+            out.append(text[i])
+            i += 1
+            continue
+        end = _closing(text, i)
+        if end is None:
+            raise EnvError(f"{where}: {text!r} opens ${{ and never closes it (a literal: $${{)")
+        name, sep, default = text[i + 2 : end].partition(":-")
+        if not _NAME.fullmatch(name):
+            raise EnvError(
+                f"{where}: ${{{text[i + 2 : end]}}} is not ${{NAME}} or ${{NAME:-default}} "
+                "(a literal: $${)"
+            )
         value = variables.get(name)
-        if default is not None and not value:
-            return default
-        if value is None:
+        if sep and not value:
+            out.append(_fill(default, variables, where))
+        elif value is None:
             raise EnvError(
                 f"{where}: ${{{name}}} is not set in the environment "
                 f"(set it, or give a default: ${{{name}:-value}})"
             )
-        return value
+        else:
+            out.append(value)
+        i = end + 1
+    return "".join(out)
 
-    return _VAR.sub(one, text)
+
+def _named(value: Any) -> set[str]:
+    """Every variable name ``value``'s strings refer to as ``${NAME``."""
+    if isinstance(value, str):
+        return set(_USE.findall(value))
+    if isinstance(value, dict):
+        return set().union(*(_named(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_named(v) for v in value))
+    return set()
 
 
 def expand(value: Any, variables: Mapping[str, str], where: str = "") -> Any:
@@ -88,7 +136,10 @@ def prepare(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     variables = dict(environ)
     process = data.get("process")
     if isinstance(process, dict) and isinstance(process.get("env"), dict):
-        ports = {k: str(free_port(HOST)) for k, v in process["env"].items() if v == AUTO}
+        used = _named(data)
+        ports = {
+            k: str(free_port(HOST)) for k, v in process["env"].items() if v == AUTO and k in used
+        }
         variables.update(ports)
         data["process"] = {**process, "env": {**process["env"], **ports}}
     provider = data.get("provider")

@@ -54,6 +54,7 @@ from harness.reports import (
     Target as ReportTarget,
 )
 from harness.reports._model import Cell, CheckOutcome, FlawEvidence, FlawRate, FlawVerdict
+from harness.reports._threats import threat_catalog
 from harness.runner import Runner, RunOptions
 from harness.target import REFERENCE_PROFILE, open_target
 from reference_app import flaws as registry
@@ -471,6 +472,7 @@ def run_matrix(
         ),
         runs=results.get(BASELINE, []),
         flaw_matrix=matrix,
+        threats=threat_catalog(),
     )
 
 

@@ -19,9 +19,17 @@ import string
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness._profile_env import EnvError, prepare
 from harness.types import Capability, Severity
@@ -370,23 +378,25 @@ class PageRead(_Section):
         return value
 
 
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"is not a regular expression ({exc})") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+"""A profile field that must be a regular expression."""
+
+
 class ThreeDSecure(_Section):
     """The checkout sends a customer whose card asks for 3-D Secure to the provider's
     challenge (``next_action.redirect_to_url``) and takes them back on its return page.
     Declares ``threeds``; needs ``selectors.payment_method`` to choose such a card."""
 
-    return_url_regex: str | None = None
+    return_url_regex: Regex | None = None
     """Matches the checkout's return page; it is then judged as a payment page (no-store)."""
-
-    @field_validator("return_url_regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"is not a regular expression ({exc})") from None
-        return value
 
 
 class HostedCheckout(_Section):
@@ -396,45 +406,25 @@ class HostedCheckout(_Section):
     pay: str
     """Playwright selector of the control (on the confirm page) that leads to the
     provider's hosted payment page."""
-    success_url_regex: str
+    success_url_regex: Regex
     """Matches the URL of the target's page the provider redirects to after paying."""
-
-    @field_validator("success_url_regex")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"is not a regular expression ({exc})") from None
-        return value
 
 
 class BrowserSection(_Section):
     entry_path: str = "/shop"
     selectors: Selectors
-    success_url_regex: str
-    confirm_url_regex: str
+    success_url_regex: Regex
+    confirm_url_regex: Regex
     """Matches the confirm page's URL; its named group ``order_id`` reads the order id."""
     confirm_path: str = "/checkout/{order_id}"
     """Opens the confirm page of an order (a second tab, say)."""
     spa_entry_path: str | None = None
-    spa_confirm_url_regex: str | None = None
+    spa_confirm_url_regex: Regex | None = None
     spa_confirm_path: str | None = None
     read_order: PageRead | None = None
     threeds: ThreeDSecure | None = None
     hosted: HostedCheckout | None = None
     """Payments on the provider's hosted page (capability ``hosted_checkout``)."""
-
-    @field_validator("success_url_regex", "confirm_url_regex", "spa_confirm_url_regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"is not a regular expression ({exc})") from None
-        return value
 
     @field_validator("confirm_path", "spa_confirm_path")
     @classmethod

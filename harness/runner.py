@@ -52,6 +52,7 @@ from harness.reports import (
 from harness.reports import (
     Target as ReportTarget,
 )
+from harness.reports._threats import threat_catalog
 from harness.target import Target
 from harness.types import ScenarioStatus, Severity
 from scenarios import Scenario
@@ -188,6 +189,7 @@ class Runner:
             ),
             runs=runs,
             unattributed=[e.to_row() for e in orphans],
+            threats=threat_catalog(),
         )
 
     @property

@@ -7,8 +7,11 @@ the amount charged, refunds, and orders charged more than once.
 
 A **regression** is what a CI gate must stop on: a scenario that passed (or was not
 applicable) and now fails or cannot be judged; a hygiene failure that became a money
-failure; a new scenario that fails on money; more orders charged twice; or more ledger
-rows that no scenario could own. A scenario that went the other way is an improvement.
+failure; a scenario that ran and is now not applicable (coverage lost: the threat it
+proved is no longer tested, and a failure that turns into "not applicable" must not read as
+a fix); a new scenario that fails on money; more orders charged twice; or more ledger
+rows that no scenario could own. A scenario that went the other way is an improvement,
+except that a scenario that now runs again is only a change (it was not broken, untested).
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ def summarise(report: RunReport) -> dict[str, ScenarioOutcome]:
     return result
 
 
-ChangeKind = Literal["regression", "improvement", "changed", "new", "removed", "money"]
+ChangeKind = Literal[
+    "regression", "improvement", "changed", "coverage_lost", "new", "removed", "money"
+]
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,12 @@ def _status_change(sid: str, old: ScenarioOutcome, new: ScenarioOutcome) -> Chan
     if old.outcome == new.outcome:
         return None
     worse = RANK[new.outcome] > RANK[old.outcome]
-    # not applicable -> passed is coverage gained, not a fix; passed -> n/a is coverage lost
-    if {old.outcome, new.outcome} == {"not_applicable", "passed"}:
-        detail = "now runs" if new.outcome == "passed" else "no longer runs (not applicable)"
-        return Change("changed", sid, old.outcome, new.outcome, detail, regression=False)
+    if new.outcome == "not_applicable":  # it ran, and proves nothing now: a regression
+        why = f": {new.reason}" if new.reason else ""
+        detail = f"no longer runs (not applicable{why}); was {old.outcome}: coverage lost"
+        return Change("coverage_lost", sid, old.outcome, new.outcome, detail, regression=True)
+    if old.outcome == "not_applicable" and new.outcome == "passed":  # coverage gained
+        return Change("changed", sid, old.outcome, new.outcome, "now runs", regression=False)
     kind: ChangeKind = "regression" if worse else "improvement"
     detail = (new.reason or "") if worse else f"was: {old.reason or old.outcome}"
     return Change(kind, sid, old.outcome, new.outcome, detail, regression=worse)

@@ -1,8 +1,9 @@
 """``report.html``: one page for people (and auditors) to read offline.
 
 The first screen says whether the gate held, how much money moved, what failed in one
-sentence each with the command that reproduces it, and which threats were covered by
-which scenarios. Each scenario run then has a sequence diagram (inline SVG), its faults,
+sentence each (each charge tied to the client step behind it) with the command that
+reproduces it, and the coverage matrix: every threat, run or not, by its scenarios by the
+invariants judged, each linked to its evidence further down. Each scenario run then has a sequence diagram (inline SVG), its faults,
 its verdicts, its timeline, exchanges and ledger rows. CSS is inline; screenshots of runs
 that did not pass are embedded as ``data:`` URIs, the others are linked from the report
 directory and loaded lazily. Jinja2 autoescaping escapes every value; secrets are
@@ -22,8 +23,8 @@ from markupsafe import Markup
 
 from harness._redact import redact
 from harness.reports._model import RunReport, ScenarioRun
-from harness.reports._sequence import PASSED_ROWS, svg
-from harness.reports._story import coverage, finding, money, reproduce
+from harness.reports._sequence import CSS, PASSED_ROWS, svg
+from harness.reports._story import coverage, finding, money, reproduce, threat_anchor
 from harness.reports._story import verdict as gate_verdict
 from harness.reports._template import TEMPLATE
 
@@ -139,6 +140,8 @@ def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]
         "operations": len(ops),
         "run": run,
         "anchor": anchor(run, number),
+        "number": number,
+        "threat_anchor": threat_anchor(run.threat_id),
         "timeline": timeline,
         "faults": faults,
         "exchanges": exchanges,
@@ -228,15 +231,18 @@ def to_html(report: RunReport, report_dir: Path) -> str:
         }
     )
     anchors = {i: anchor(run, i) for i, run in enumerate(report.runs)}
+    matrix_rows = coverage(report, anchors)
     return _ENV.from_string(TEMPLATE).render(
         r=redacted,
         s=report.summary(),
         verdict=gate_verdict(report),
         money=money(report.runs),
         findings=_findings(report),
-        coverage=coverage(report, anchors),
+        coverage=matrix_rows,
+        not_run=[c.threat for c in matrix_rows if not c.run],
         matrix=matrix,
         matrix_rows=rows,
+        seq_css=Markup(CSS),
         matrix_summary=summary,
         runs=[_run_view(run, report_dir, i) for i, run in enumerate(report.runs)],
     )

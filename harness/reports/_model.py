@@ -204,6 +204,16 @@ class FlawMatrix(_Model):
         return applicable.count("caught") / len(applicable) if applicable else None
 
 
+class Threat(_Model):
+    """A threat of the threat model, as the run knew it (see ``harness/reports/_threats.py``)."""
+
+    id: str
+    text: str = ""
+    """Its section of docs/threat-model.md on one line, embedded so the report travels."""
+    scenarios: list[str] = Field(default_factory=list)
+    """The catalog's scenarios for it, whether this run ran them or not."""
+
+
 class Summary(_Model):
     passed: int
     failed: int
@@ -225,6 +235,10 @@ class RunReport(_Model):
     """Ledger rows written during the run that no scenario run can own (after every
     scenario ended, under no order the harness created): the gate fails on them."""
     flaw_matrix: FlawMatrix | None = None
+    threats: list[Threat] = Field(default_factory=list)
+    """Every threat of the threat model and the catalog, run or not: the coverage matrix
+    lists the ones no scenario ran as not run. Empty in reports written before it existed
+    (the matrix then lists the threats of the runs only)."""
 
     def summary(self) -> Summary:
         count = {

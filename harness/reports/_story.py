@@ -2,19 +2,22 @@
 
 An auditor opening a report wants to know, before any table, whether the gate held, how
 much money moved, and for each failing scenario what went wrong in words ("order ord_1
-was charged twice: ..."), with the command that reproduces it. This module turns a
-:class:`RunReport` into those sentences; it reads only the report, so a report rendered
-again later says the same.
+was charged twice: le_1 ... by the confirm with key k1 (op #6); ..."), with the command
+that reproduces it, and which threats were tested and which were not (the coverage matrix).
+This module turns a :class:`RunReport` into those sentences and rows; it reads only the
+report, so a report rendered again later says the same.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.reports._cause import causes, fault_hits, order_of
 from harness.reports._model import RunReport, ScenarioRun
 
 
@@ -38,20 +41,6 @@ class Money:
 def _amount(row: dict[str, Any]) -> int:
     amount = row.get("amount")
     return amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
-
-
-def order_of(row: dict[str, Any], orders: list[str]) -> str:
-    """The run's order a ledger row counts under: its ``counted_as``, else the first of
-    the run's orders its metadata names (any field: the report does not know the profile's
-    business key), else ``""``."""
-    if row.get("counted_as"):
-        return str(row["counted_as"])
-    metadata = row.get("metadata")
-    if isinstance(metadata, dict):
-        for value in metadata.values():
-            if str(value) in orders:
-                return str(value)
-    return ""
 
 
 def charges_by_order(run: ScenarioRun) -> dict[str, list[dict[str, Any]]]:
@@ -83,22 +72,20 @@ def clock(ts: Any) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
-def _row_words(row: dict[str, Any]) -> str:
-    key = row.get("idempotency_key")
-    by = f" under provider key {key}" if key else " with no provider key"
-    return f"{row.get('id')} at {clock(row.get('created'))}{by}"
+def _rows_words(run: ScenarioRun, rows: list[dict[str, Any]]) -> str:
+    """``le_1 at 12:01:02.120 by the confirm with key k1 (op #6); ...``: charges and causes."""
+    return "; ".join(
+        f"{row.get('id')} at {clock(row.get('created'))} {why}"
+        for row, why in zip(rows, causes(run, rows), strict=True)
+    )
 
 
 def _fired_faults(run: ScenarioRun) -> list[str]:
-    found = []
+    found = [hit.effect for hit in fault_hits(run)]
     for op in run.history:
         value = op.get("value") or {}
-        if op.get("f") != "fault_report" or op.get("type") != "ok":
-            continue
-        for hit in value.get("hits") or []:
-            if isinstance(hit, dict) and hit.get("effect"):
-                found.append(f"{hit.get('method')} {hit.get('path')}: {hit['effect']}")
-        if value.get("fault") == "network" and value.get("fired"):
+        network = value.get("fault") == "network" and value.get("fired")
+        if op.get("f") == "fault_report" and op.get("type") == "ok" and network:
             found.append(f"{value.get('action')} on {value.get('method')} {value.get('path')}")
     return found
 
@@ -113,19 +100,26 @@ def finding(run: ScenarioRun) -> str:
     if run.status == "not_applicable":
         return f"not applicable: {run.reason}"
     doubles = {k: rows for k, rows in charges_by_order(run).items() if len(rows) > 1}
-    faults = _fired_faults(run)
-    after = f", after {faults[0]}" if faults else ""
     if doubles:
         order, rows = next(iter(doubles.items()))
         times = NUMBER.get(len(rows), f"{len(rows)} times")
         who = f"order {order}" if order else "a payment under no order of the run"
         more = f" ({len(doubles) - 1} more order(s) too)" if len(doubles) > 1 else ""
-        return f"{who} was charged {times}: {'; '.join(_row_words(r) for r in rows)}{after}{more}."
+        words = _rows_words(run, rows)
+        return f"{who} was charged {times}: {words}{more}."
+    faults = _fired_faults(run)
+    after = f", after {faults[0]}" if faults else ""
     violated = [c for c in run.checks if c.valid is False]
     if violated:
         first = violated[0]
         message = first.message.rstrip(".") or "violated"
-        return f"{first.name} ({first.severity}): {message}{after}."
+        charges = [r for r in run.ledger if r.get("kind") == "charge"]
+        paid = ""
+        if first.severity == "money" and charges:  # whose payment it was, in words
+            shown = _rows_words(run, charges[:2])
+            others = f" and {len(charges) - 2} more" if len(charges) > 2 else ""
+            paid = f"; the charge: {shown}{others}"
+        return f"{first.name} ({first.severity}): {message}{after}{paid}."
     return f"{run.status}: {run.reason or 'no reason recorded'}."
 
 
@@ -168,43 +162,91 @@ def verdict(report: RunReport) -> Verdict:
     if not applicable:
         parts.append("no scenario applied to this target")
     held = not parts
+    ran = {r.scenario_id for r in applicable}
+    untested = [t.id for t in report.threats if not ran & set(t.scenarios)]
+    gap = f"; {len(untested)} of {len(report.threats)} threat(s) not run" if untested else ""
     if held:
         return Verdict(
             True,
             "PASSED: no money lost or at risk",
-            f"{len(applicable)} scenario run(s) judged, each with evidence",
+            f"{len(applicable)} scenario run(s) judged, each with evidence{gap}",
         )
     headline = "FAILED: money lost or at risk" if money_bad else "FAILED"
-    return Verdict(False, headline, "; ".join(parts))
+    return Verdict(False, headline, "; ".join(parts) + gap)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One invariant of one scenario's worst run: its verdict and where its evidence is."""
+
+    name: str
+    valid: str
+    """``true``, ``false`` or ``unknown``."""
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Covered:
+    """One scenario of a threat: its worst result in this run (``not run``: none)."""
+
+    scenario: str
+    status: str
+    anchor: str
+    """Of its worst run; ``""`` when it did not run."""
+    invariants: list[Judged]
 
 
 @dataclass(frozen=True)
 class Coverage:
     threat: str
-    link: str
-    scenarios: list[tuple[str, str, str]]
-    """(scenario id, worst status word, anchor of its first run)."""
-    invariants: list[str]
+    text: str
+    """The threat's text as the report embeds it (``""``: not known to this report)."""
+    anchor: str
+    """``threat-<id>``: the row of the matrix, what every link to the threat points at."""
+    scenarios: list[Covered]
+
+    @property
+    def run(self) -> bool:
+        return any(c.status not in ("not run", "not_applicable") for c in self.scenarios)
+
+
+RANK = {"not run": -2, "not_applicable": -1, "passed": 0, "error": 2, "failed": 3}
+
+
+def threat_anchor(threat: str) -> str:
+    return "threat-" + re.sub(r"[^A-Za-z0-9_-]+", "-", threat)
+
+
+def check_anchor(number: int, invariant: str) -> str:
+    """The verdict row of ``invariant`` in run ``number`` (short: a report links hundreds)."""
+    return f"v{number}-{invariant}"
 
 
 def coverage(report: RunReport, anchors: dict[int, str]) -> list[Coverage]:
-    """Threats by scenarios by invariants, each scenario pointing at its evidence."""
-    rank = {"passed": 0, "not_applicable": -1, "error": 2, "failed": 3}
-    by_threat: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
-    links: dict[str, str] = {}
-    invariants: dict[str, set[str]] = defaultdict(set)
+    """Every threat (the report's list, then any other a run names) by its scenarios (run
+    or not) by the invariants judged, each pointing at its evidence in the page."""
+    worst: dict[str, tuple[ScenarioRun, int]] = {}
     for index, run in enumerate(report.runs):
-        links[run.threat_id] = run.threat_link
-        seen = by_threat[run.threat_id].get(run.scenario_id)
-        if seen is None or rank[run.status] > rank[seen[0]]:
-            by_threat[run.threat_id][run.scenario_id] = (run.status, anchors[index])
-        invariants[run.threat_id].update(c.name for c in run.checks)
-    return [
-        Coverage(
-            threat,
-            links[threat],
-            [(sid, status, anchor) for sid, (status, anchor) in sorted(scenarios.items())],
-            sorted(invariants[threat]),
-        )
-        for threat, scenarios in sorted(by_threat.items())
-    ]
+        seen = worst.get(run.scenario_id)
+        if seen is None or RANK[run.status] > RANK[seen[0].status]:
+            worst[run.scenario_id] = (run, index)
+    threats = {t.id: (t.text, list(t.scenarios)) for t in report.threats}
+    for run in report.runs:
+        text, scenarios = threats.setdefault(run.threat_id, ("", []))
+        if run.scenario_id not in scenarios:
+            scenarios.append(run.scenario_id)
+    found = []
+    for threat, (text, scenarios) in threats.items():
+        cells = []
+        for sid in scenarios:
+            if sid not in worst:
+                cells.append(Covered(sid, "not run", "", []))
+                continue
+            run, index = worst[sid]
+            judged = [
+                Judged(c.name, str(c.valid).lower(), check_anchor(index, c.name))
+                for c in run.checks
+            ]
+            cells.append(Covered(sid, run.status, anchors[index], judged))
+        found.append(Coverage(threat, text, threat_anchor(threat), cells))
+    return found

@@ -26,7 +26,7 @@ pre{background:#fff;border:1px solid #dde1e7;padding:8px;overflow:auto;white-spa
 .not_applicable,.n-a{color:#6b7280}.error,.valid-unknown{color:#9a6700}
 .run{background:#fff;border:1px solid #dde1e7;border-left:6px solid #6b7280;border-radius:6px;padding:8px 16px;margin:14px 0}
 .run.s-passed{border-left-color:#0a7a3d}.run.s-failed{border-left-color:#b3261e}.run.s-error{border-left-color:#9a6700}
-.badge{font-weight:700;text-transform:uppercase;font-size:12px}
+.badge{font-weight:700;text-transform:uppercase;font-size:12px;white-space:nowrap}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 img.shot{max-width:100%;border:1px solid #dde1e7;margin:4px 0}
 .muted{color:#6b7280}
@@ -44,7 +44,9 @@ tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
 .legend{padding:0 4px;border-radius:3px}
 .verdict{border-radius:6px;padding:12px 16px;margin:12px 0;font-size:15px}.verdict b{font-size:20px}
 .v-held{background:#d8f3e3;color:#0a5a2d}.v-failed{background:#fde2e1;color:#8c1d18}
-#findings li{margin:6px 0}.seq-wrap{overflow-x:auto;background:#fff;border:1px solid #dde1e7}
+#findings li{margin:6px 0}.not-run{background:#fff1c2;color:#8a5a00;padding:0 4px;border-radius:3px}
+td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#fff;border:1px solid #dde1e7}
+{{ seq_css }}
 @media print{details{display:block}details>summary{display:none}.seq-wrap{overflow:visible}}
 </style>
 </head>
@@ -72,9 +74,13 @@ tr.baseline th,tr.baseline td{border-bottom:3px solid #1d2433}
 <ol id="findings">{% for f in findings %}<li data-testid="finding"><a href="#{{ f.anchor }}"><code>{{ f.run.scenario_id }}</code></a> <span class="badge {{ f.run.status }}">{{ f.run.status }}{% if f.run.failure %} ({{ f.run.failure }}){% endif %}</span>: {{ f.sentence }}
 <div class="muted">money: {{ f.money }} · reproduce: <code data-testid="reproduce">{{ f.command }}</code></div></li>{% endfor %}</ol>{% endif %}
 <h2>What was tested</h2>
-<table id="coverage"><thead><tr><th>threat</th><th>scenarios (worst result)</th><th>invariants judged</th></tr></thead><tbody>
-{% for c in coverage %}<tr><td><a href="{{ c.link }}">{{ c.threat }}</a></td><td>{% for sid, status, anchor in c.scenarios %}<a class="{{ status }}" href="#{{ anchor }}">{{ sid }}</a> <span class="badge {{ status }}">{{ status | replace('_', ' ') }}</span><br>{% endfor %}</td><td class="muted">{{ c.invariants | join(', ') }}</td></tr>
-{% endfor %}</tbody></table>
+<p class="muted" id="coverage-note">Every threat this report knows of ({{ coverage | length }}), each with the scenarios for it and the invariants judged; a threat or scenario no run covered reads <span class="badge not-run">not run</span>: it was not tested here.{% if not_run %} <b class="failed">Not run: {{ not_run | join(', ') }}.</b>{% endif %} Each invariant links to its verdict below.</p>
+<table id="coverage"><thead><tr><th>threat</th><th>scenario</th><th>result</th><th>invariants judged (green held, red violated, amber unknown)</th></tr></thead><tbody>
+{% for c in coverage %}{% if not c.scenarios %}<tr id="{{ c.anchor }}"><td><b>{{ c.threat }}</b> <span class="badge not-run">not run</span>{% if c.text %}<div class="muted">{{ c.text }}</div>{% endif %}</td><td colspan="3" class="failed">no scenario of the catalog covers it</td></tr>
+{% else %}{% for sc in c.scenarios %}<tr{% if loop.first %} id="{{ c.anchor }}"{% endif %}>{% if loop.first %}<td rowspan="{{ c.scenarios | length }}"><b>{{ c.threat }}</b>{% if not c.run %} <span class="badge not-run">not run</span>{% endif %}{% if c.text %}<details><summary>the threat</summary><span class="muted">{{ c.text }}</span></details>{% endif %}</td>{% endif %}
+<td>{% if sc.anchor %}<a href="#{{ sc.anchor }}">{{ sc.scenario }}</a>{% else %}{{ sc.scenario }}{% endif %}</td><td><span class="badge {{ sc.status | replace(' ', '-') }}">{{ sc.status | replace('_', ' ') }}</span></td>
+<td class="invs">{% for j in sc.invariants %}<a class="valid-{{ j.valid }}" href="#{{ j.anchor }}">{{ j.name }}</a> {% endfor %}</td></tr>
+{% endfor %}{% endif %}{% endfor %}</tbody></table>
 </section>
 <h2>Summary</h2>
 <p id="summary">{{ s.passed }} passed, {{ s.failed }} failed, {{ s.error }} in error, {{ s.not_applicable }} not applicable; <span data-testid="charges">{{ s.charges }}</span> charge(s) counted across the run.</p>
@@ -123,7 +129,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 {% for v in runs %}{% set run = v.run %}
 <section class="run s-{{ run.status }}" id="{{ v.anchor }}">
 <h3>{{ run.case_name }}: {{ run.title }} <span class="badge {{ run.status }}">{{ run.status | replace('_', ' ') }}</span></h3>
-<div>threat <a href="{{ run.threat_link }}">{{ run.threat_id }}</a> · group {{ run.group }}
+<div>threat <a href="#{{ v.threat_anchor }}">{{ run.threat_id }}</a> · group {{ run.group }}
  · {{ '%.3f' % run.duration_s }} s{% if run.business_keys %} · keys {% for k in run.business_keys %}<code>{{ k }}</code> {% endfor %}{% endif %}</div>
 {% if run.reason %}<p><b>reason:</b> {{ run.reason }}</p>{% endif %}
 
@@ -138,7 +144,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 
 <h3>Verdict</h3>
 <table><thead><tr><th>invariant</th><th>severity</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
-{% for c in run.checks %}<tr><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
+{% for c in run.checks %}<tr id="v{{ v.number }}-{{ c.name }}"><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
 <td class="valid-{{ c.valid | string | lower }}">{{ c.valid }}</td><td>{{ c.message }}</td>
 <td>{{ c.counts | words }}</td></tr>
 {% if c.first is not none %}<tr><td colspan="5">first: <pre>{{ c.first | tojson(indent=2) }}</pre>

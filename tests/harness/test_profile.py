@@ -131,6 +131,21 @@ BAD_CASES = [
         "(",
         "browser.success_url_regex: '(' is not a regular expression",
     ),
+    (
+        "browser.spa_confirm_url_regex",
+        "[",
+        "browser.spa_confirm_url_regex: '[' is not a regular expression",
+    ),
+    (
+        "browser.threeds.return_url_regex",
+        "(",
+        "browser.threeds.return_url_regex: '(' is not a regular expression",
+    ),
+    (
+        "browser.hosted.success_url_regex",
+        "*x",
+        "browser.hosted.success_url_regex: '*x' is not a regular expression",
+    ),
     ("browser.selectors.pay", DELETE, "browser.selectors.pay: required field is missing"),
     ("reconcile_window_s", -1, "reconcile_window_s: -1: Input should be greater than 0"),
     (

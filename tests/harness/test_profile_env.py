@@ -12,7 +12,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from harness._profile_env import expand, prepare
+from harness._profile_env import EnvError, expand, prepare
 from harness.cli import app
 from harness.profile import ProfileError, load_profile, parse_profile
 from harness.target import open_target
@@ -141,3 +141,37 @@ def test_provider_auto_with_a_port_starts_it_there(tmp_path: Path) -> None:
         target.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_a_default_may_name_variables_in_turn() -> None:
+    env = {"B": "b", "EMPTY": ""}
+    assert expand("${A:-${B}}", env) == "b"
+    assert expand("${A:-${C:-${EMPTY:-deep}}}/x", env) == "deep/x"
+    assert expand("${B:-${NOT_READ}}", env) == "b"  # a default not taken is not filled
+    with pytest.raises(EnvError, match=r"^f: \$\{C\} is not set"):
+        expand("${A:-${C}}", env, "f")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("${A:-${B}", "f: '${A:-${B}' opens ${ and never closes it (a literal: $${)"),
+        ("${A:x}", "f: ${A:x} is not ${NAME} or ${NAME:-default} (a literal: $${)"),
+    ],
+)
+def test_a_broken_reference_is_one_line_naming_the_field(text: str, says: str) -> None:
+    with pytest.raises(EnvError) as caught:
+        expand(text, {"A": "1", "B": "2"}, "f")
+    assert str(caught.value) == says
+
+
+def test_auto_is_a_port_only_where_the_profile_names_it() -> None:
+    data = {
+        **MINIMAL,
+        "base_url": "http://127.0.0.1:${WEB:-1}",
+        "process": {"start": ["shop"], "env": {"WEB": "auto", "MODE": "auto"}},
+    }
+    profile = parse_profile(data, environ={})
+    assert profile.process is not None
+    assert int(profile.process.env["WEB"]) > 0
+    assert profile.process.env["MODE"] == "auto"  # named nowhere: the word itself

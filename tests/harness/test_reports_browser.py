@@ -104,7 +104,23 @@ def test_first_screen_says_the_verdict_and_what_went_wrong(tmp_path: Path, faili
                 assert page.get_by_test_id("money-twice").inner_text() == "1"
                 finding = page.get_by_test_id("finding").first
                 assert finding.bounding_box()["y"] < 800  # type: ignore[index]
-                assert "order ord_1 was charged twice" in finding.inner_text()
+                said = finding.inner_text()
+                assert "order ord_1 was charged twice" in said
+                # each charge with the client step behind it
+                assert "le_1 at 08:00:00.200 by the confirm with key k1 (op #0)" in said
+                assert "le_2 at 08:00:01.050 by the retry with key k1 (op #4)" in said
+                # the coverage matrix: an invariant's link lands on its verdict row, a
+                # threat's link on its row with the threat's text, inside the page
+                link = page.locator("#coverage a.valid-false").first
+                target = link.get_attribute("href")
+                assert target and page.locator(target).count() == 1
+                top = "e => e.getBoundingClientRect().top"
+                assert page.locator(target).evaluate(top) > 800  # below the first screen
+                link.click()
+                assert 0 <= page.locator(target).evaluate(top) < 800  # scrolled into view
+                threat = page.locator("section.s-failed a[href^='#threat-']").first
+                target = threat.get_attribute("href")
+                assert target and page.locator(target).count() == 1
                 assert page.get_by_test_id("reproduce").first.inner_text() == (
                     "nodouble run --target shop.toml --scenario provider.lost_response --seed 7"
                 )

@@ -93,6 +93,25 @@ def test_new_removed_and_coverage_changes() -> None:
     assert found["na"] == ("changed", False)  # not applicable -> passed: now runs
 
 
+@pytest.mark.parametrize("before", ["passed", "failed", "error"])
+def test_a_scenario_that_ran_and_is_now_not_applicable_lost_coverage(
+    before: ScenarioStatus,
+) -> None:
+    """Passed -> n/a: the threat is no longer tested; failed -> n/a must not read as a fix."""
+    old = report(run("s", before, "money" if before == "failed" else None))
+    gone = run("s", "not_applicable", ledger=[]).model_copy(
+        update={"reason": "the profile declares no capture"}
+    )
+    result = diff(old, report(gone))
+    assert result.regressed
+    change = result.changes[0]
+    assert (change.kind, change.regression) == ("coverage_lost", True)
+    line = render(result)[0]
+    assert line.startswith(f"REGRESSION  s: {'money' if before == 'failed' else before} -> ")
+    assert "no longer runs (not applicable: the profile declares no capture)" in line
+    assert line.endswith("coverage lost")
+
+
 def test_unchanged_scenarios_are_counted_and_the_diff_is_empty() -> None:
     same = report(run("a"), run("b"))
     result = diff(same, report(run("a"), run("b")))

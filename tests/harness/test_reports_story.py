@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +16,11 @@ from harness.reports import (
     Target,
     write_reports,
 )
-from harness.reports._html import anchor
+from harness.reports._html import anchor, to_html
+from harness.reports._model import Threat
 from harness.reports._sequence import MAX_ROWS, svg
 from harness.reports._story import coverage, finding, money, reproduce, verdict
+from harness.reports._threats import threat_catalog
 from harness.types import ScenarioStatus, Severity
 
 T0 = 1_800_000_000.0
@@ -80,10 +83,14 @@ def report(*runs: ScenarioRun, unowned: int = 0, profile: str | None = None) -> 
 
 def test_a_double_charge_in_one_sentence_with_its_rows_and_the_fault() -> None:
     sentence = finding(double_charged())
-    assert sentence.startswith("order ord_1 was charged twice: le_1 at ")
-    assert "under provider key pk1; le_2 at " in sentence
+    assert sentence.startswith("order ord_1 was charged twice: le_1 at 08:00:00.200 by the ")
+    assert (
+        "confirm with key k1 (op #0); le_2 at 08:00:01.050 by the retry with key k1 (op #4)"
+        in sentence
+    )
     assert sentence.endswith(
-        ", after POST /v1/payment_intents: worked then dropped the connection."
+        " after the provider fault POST /v1/payment_intents: worked then dropped the connection"
+        " and the answer to op #0 was lost (timeout: read timed out)."
     )
 
 
@@ -125,11 +132,57 @@ def test_coverage_groups_by_threat_with_the_worst_status_and_its_anchor() -> Non
     runs = [plain("api.a"), plain("api.a", "error"), plain("web.b")]
     rep = report(*runs)
     rows = coverage(rep, {i: anchor(r, i) for i, r in enumerate(runs)})
-    assert [(c.threat, c.scenarios) for c in rows] == [
+    assert [(c.threat, [(s.scenario, s.status, s.anchor) for s in c.scenarios]) for c in rows] == [
         ("api", [("api.a", "error", anchor(runs[1], 1))]),
         ("web", [("web.b", "passed", anchor(runs[2], 2))]),
     ]
-    assert rows[0].invariants == ["problem_on_5xx"]
+    judged = rows[0].scenarios[0].invariants
+    assert [(j.name, j.valid, j.anchor) for j in judged] == [
+        ("problem_on_5xx", "true", "v1-problem_on_5xx")
+    ]
+
+
+def test_coverage_lists_every_threat_and_scenario_of_the_catalog_run_or_not() -> None:
+    runs = [plain("api.a")]
+    rep = report(*runs).model_copy(
+        update={
+            "threats": [
+                Threat(id="api", text="the API threat", scenarios=["api.a", "api.z"]),
+                Threat(id="gone", text="never run", scenarios=["gone.x"]),
+                Threat(id="bare", text="no scenario"),
+            ]
+        }
+    )
+    rows = {c.threat: c for c in coverage(rep, {0: anchor(runs[0], 0)})}
+    assert [(s.scenario, s.status) for s in rows["api"].scenarios] == [
+        ("api.a", "passed"),
+        ("api.z", "not run"),
+    ]
+    assert rows["api"].run and not rows["gone"].run and not rows["bare"].run
+    said = verdict(rep)
+    assert said.held and said.detail.endswith("; 2 of 3 threat(s) not run")  # not the gate
+    assert rows["gone"].scenarios[0].anchor == "" and rows["gone"].text == "never run"
+    html = to_html(rep, Path("."))
+    assert "Not run: gone, bare." in html
+    assert 'id="threat-gone"' in html and "no scenario of the catalog covers it" in html
+    # each invariant links to its verdict row, which carries that id
+    link = "v0-problem_on_5xx"
+    assert f'href="#{link}"' in html and f'id="{link}"' in html
+
+
+def test_the_threat_catalog_is_every_threat_of_the_model_with_its_text() -> None:
+    model = Path(__file__).resolve().parents[2] / "docs" / "threat-model.md"
+    headings = re.findall(
+        r"^###\s+(\S+)", model.read_text().split("## Threats by name")[1], re.MULTILINE
+    )
+    threats = threat_catalog(model)
+    assert [t.id for t in threats] == headings
+    by_id = {t.id: t for t in threats}
+    assert by_id["double-click"].text.startswith("Two or more clicks on Pay")
+    assert "browser.double_click_ssr" in by_id["double-click"].scenarios
+    assert [t.id for t in threat_catalog(model.with_name("missing.md"))] == sorted(
+        {t.id for t in threats if t.scenarios}
+    )
 
 
 def test_sequence_diagram_is_well_formed_and_marks_the_double_charge() -> None:
@@ -141,8 +194,8 @@ def test_sequence_diagram_is_well_formed_and_marks_the_double_charge() -> None:
     assert any(line.get("class") == "lost" for line in root.iter("line"))  # the lost answer
     assert any("worked then dropped" in t for t in texts)  # the fault, on the provider lane
     # one time axis: the first charge (200 ms) sits between the send (10) and the loss (900)
-    order = [t for t in texts if t.startswith(("alice:", "charge le_1", "confirm: timeout"))]
-    assert order[:3] == ["alice: confirm key k1", "charge le_1 2500 ord_1",
+    order = [t for t in texts if t.startswith(("#0 alice:", "charge le_1", "confirm: timeout"))]
+    assert order[:3] == ["#0 alice: confirm key k1", "charge le_1 2500 ord_1 ← op #0",
                          "confirm: timeout: read timed out"]  # fmt: skip
 
 
@@ -152,7 +205,7 @@ def test_sequence_escapes_text_and_caps_its_rows() -> None:
     drawing = svg(run.model_copy(update={"history": evil, "ledger": []}))
     assert "<script>" not in drawing
     root = ET.fromstring(drawing)
-    assert any("5 more event(s)" in (t.text or "") for t in root.iter("text"))
+    assert any("5 ordinary event(s) left out" in (t.text or "") for t in root.iter("text"))
 
 
 def _png(size: int) -> bytes:
