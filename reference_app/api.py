@@ -9,8 +9,8 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from reference_app import flaws, threeds, webhooks
-from reference_app.checkout import REPLAYED_HEADER
+from reference_app import flaws, threeds, unguarded, webhooks
+from reference_app.checkout import REPLAYED_HEADER, render
 from reference_app.errors import PROBLEM, ProblemError
 from reference_app.hosted import HOSTED_OPEN
 from reference_app.schemas import (
@@ -25,6 +25,7 @@ from reference_app.schemas import (
     Product,
     SessionIn,
     SessionOut,
+    StoredAnswer,
 )
 from reference_app.service import CheckoutService, UnknownProduct
 from reference_app.sessions import get_session, start_session
@@ -126,7 +127,7 @@ def confirm_order(
     request: Request,
     body: ConfirmIn | None = None,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-) -> JSONResponse:
+) -> Response:
     """Pay the order, at most once per order whatever is repeated.
 
     Send a random ``Idempotency-Key`` per checkout attempt and reuse it on every retry: a
@@ -134,18 +135,22 @@ def confirm_order(
     """
     user = _user(request)
     payload = (body or ConfirmIn()).model_dump()
+    service = _service(request)
+    stored = service.stored_answer(
+        user, order_id, idempotency_key, payload, method=request.method, path=request.url.path
+    )
+    if isinstance(stored, StoredAnswer):  # a replay: the stored bytes, nothing else done
+        return _send(stored.status, stored.headers, stored.body)
+    if stored is not None:
+        return _json_outcome(stored)
     hosted = request.app.state.hosted  # a hosted session left open must not be paid too
     if not hosted.close_for_card(user, order_id, str(request.base_url)):
         raise ProblemError(503, "hosted-session-open", HOSTED_OPEN, {"Retry-After": "2"})
-    outcome = _service(request).confirm(
+    outcome = service.confirm(
         user, order_id, idempotency_key, payload, method=request.method, path=request.url.path,
         return_url=threeds.return_url(request, order_id, spa=True),
     )  # fmt: skip
-    headers = {k: v for k, v in outcome.headers.items() if k.lower() != "content-type"}
-    media = outcome.headers.get("Content-Type", "application/json")
-    if outcome.replayed:
-        headers[REPLAYED_HEADER] = "true"
-    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
+    return _json_outcome(outcome)
 
 
 @router.post(
@@ -162,7 +167,7 @@ def capture_order(
     order_id: str,
     request: Request,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-) -> JSONResponse:
+) -> Response:
     """Take the money of an order confirmed with ``"capture_method": "manual"``, once.
 
     Same key rules as confirm: a repeat answers the stored response (replayed).
@@ -174,12 +179,32 @@ def capture_order(
     return _json_outcome(outcome)
 
 
-def _json_outcome(outcome: ConfirmOutcome) -> JSONResponse:
-    headers = {k: v for k, v in outcome.headers.items() if k.lower() != "content-type"}
-    media = outcome.headers.get("Content-Type", "application/json")
+def _json_outcome(outcome: ConfirmOutcome) -> Response:
+    headers = dict(outcome.headers)
     if outcome.replayed:
         headers[REPLAYED_HEADER] = "true"
-    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
+    return _send(outcome.status, headers, render(outcome.body))
+
+
+def _send(status: int, headers: dict[str, str], body: str) -> Response:
+    """Answer with ``body``, JSON text sent as it is (the same bytes a replay sends)."""
+    sent = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    media = headers.get("Content-Type", "application/json")
+    return Response(body, status_code=status, headers=sent, media_type=media)
+
+
+bench_router = APIRouter(include_in_schema=False)
+"""Mounted only with ``NODOUBLE_BENCH_UNGUARDED=1`` (see reference_app/unguarded.py)."""
+
+
+@bench_router.post(unguarded.PATH)
+def confirm_unguarded(order_id: str, request: Request, body: ConfirmIn | None = None) -> Response:
+    """Charge, then mark paid, with no guard: the overhead benchmark's baseline."""
+    user = _user(request)
+    state = request.app.state
+    payment_method = (body or ConfirmIn()).payment_method
+    outcome = unguarded.confirm(state.sessionmaker, state.provider, user, order_id, payment_method)
+    return _json_outcome(outcome)
 
 
 @router.post("/webhooks/provider", tags=["webhooks"], responses={400: {"model": Problem}})

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reference_app import api, db, errors, flaws, hosted_pages, migrate
+from reference_app import api, db, errors, flaws, hosted_pages, migrate, unguarded
 from reference_app.config import ConfigError, Settings
 from reference_app.hosted import HostedCheckout
 from reference_app.hosted_provider import SessionsClient
@@ -115,6 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hosted = hosted
     errors.install(app)
     app.include_router(api.router)
+    if settings.bench_unguarded:
+        unguarded.warn()
+        app.include_router(api.bench_router)
     pages = _pages_router()
     if pages is not None:
         app.include_router(pages)

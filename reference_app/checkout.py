@@ -1,5 +1,8 @@
 """The confirm algorithm, as named phases (the shape of rocket-rides-atomic's ``api.rb``).
 
+    replay  no transaction that writes, no lock: one indexed read of the (user, key) row; a
+            finished answer is sent again as stored, a key used for another body is refused.
+            Anything else (a new key, one in flight, one expired) goes on to claim.
     claim   one transaction: find-or-create and lock the key row, replay / refuse / lease it,
             lock the order, then reuse or create the one PENDING payment (provider key stored).
     charge  no transaction, no lock: ask the provider, always with the payment's own key.
@@ -29,7 +32,7 @@ from reference_app.config import Settings
 from reference_app.errors import PROBLEM, problem_body
 from reference_app.models import HostedSession, IdempotencyKey, Order, Payment, utcnow
 from reference_app.provider import ChargeRequest, ChargeResult, ProviderClient
-from reference_app.schemas import ConfirmOutcome
+from reference_app.schemas import ConfirmOutcome, StoredAnswer
 
 KEY_PATTERN = re.compile(r"^[\x20-\x7e]{1,255}$")
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -108,6 +111,16 @@ def key_problem(key: str | None) -> ConfirmOutcome | None:
     return None
 
 
+def key_reused() -> ConfirmOutcome:
+    """422: the key was first used for another request; nothing is done."""
+    return problem(
+        422,
+        "idempotency-key-reused",
+        "This Idempotency-Key was used with a different request (method, path or body). "
+        "Use a new key for a new request.",
+    )
+
+
 def problem(status: int, slug: str, detail: str, **extra: Any) -> ConfirmOutcome:
     return ConfirmOutcome(
         status, problem_body(status, slug, detail, **extra), {"Content-Type": PROBLEM}
@@ -126,6 +139,43 @@ class Checkout:
         self._check_reads: sessionmaker[Session] | None = None
         self._lease = timedelta(seconds=settings.lease_seconds)
         self._ttl = timedelta(seconds=settings.key_ttl_seconds)
+
+    # -- phase "replay" --------------------------------------------------------------------
+
+    def stored_answer(self, request: ConfirmRequest) -> StoredAnswer | ConfirmOutcome | None:
+        """The answer already stored for this request, by one indexed read of its (user, key)
+        row (the UNIQUE index), in a read-only transaction: nothing locked, nothing written,
+        the body not parsed. A key that holds another request answers 422, as ``take_key``
+        would. ``None``: no finished answer to give (a new key, one in flight, or an
+        expired one that may be reused); ``confirm`` decides, under the key's lock."""
+        columns = (
+            IdempotencyKey.fingerprint,
+            IdempotencyKey.recovery_point,
+            IdempotencyKey.expires_at,
+            IdempotencyKey.response_status,
+            IdempotencyKey.response_headers,
+            IdempotencyKey.response_body,
+        )
+        query = sa.select(*columns).where(
+            IdempotencyKey.user_id == request.user, IdempotencyKey.idempotency_key == request.key
+        )
+        row = db.transaction(self._sessions, lambda s: s.execute(query).first(), read_only=True)
+        if row is None:
+            return None
+        finished = row.recovery_point == "finished"
+        if finished and row.expires_at <= utcnow():
+            return None  # may be taken for a new request: only the claim can say
+        if row.fingerprint != request.fingerprint:
+            return key_reused()
+        if not finished:
+            return None
+        if row.response_status is None or row.response_body is None:
+            raise ImpossibleState(f"key {request.key!r} is finished without a stored response")
+        headers = json.loads(row.response_headers or "{}")
+        headers[REPLAYED_HEADER] = "true"
+        return StoredAnswer(row.response_status, headers, row.response_body)
+
+    # -- the phases that may charge ----------------------------------------------------------
 
     def confirm(self, request: ConfirmRequest) -> ConfirmOutcome:
         token = secrets.token_hex(16)
@@ -273,14 +323,7 @@ class Checkout:
         request holds answers 409 (both raise or return before anything else is read)."""
         key = self._lock_key(session, request, now)
         if key.fingerprint != request.fingerprint:
-            raise _Answer(
-                problem(
-                    422,
-                    "idempotency-key-reused",
-                    "This Idempotency-Key was used with a different request (method, path or "
-                    "body). Use a new key for a new request.",
-                )
-            )
+            raise _Answer(key_reused())
         if key.recovery_point == "finished":
             return Respond(replay(key))
         if key.locked_until is not None and key.locked_until > now and key.lease_token != token:
@@ -419,7 +462,7 @@ class Checkout:
             key.payment_id = step.unrecorded.id
         if key.recovery_point == "finished":
             return replay(key)
-        order, payment = lock_order_and_payment(session, step.payment_id)
+        order, payment = lock_order_and_payment(session, step.payment_id, step.request.order_id)
         if result.outcome == "action" and payment.status == "PENDING":
             return store(key, requires_action(order, payment, result, utcnow()))
         if result.outcome == "unknown" and payment.status == "PENDING":
@@ -490,9 +533,14 @@ def lock_order(session: Session, order_id: str, *, user: str | None = None) -> O
     return session.execute(query.with_for_update()).scalar_one_or_none()
 
 
-def lock_order_and_payment(session: Session, payment_id: str) -> tuple[Order, Payment]:
-    """Lock a payment's order, then the payment (always in that order), fresh from the DB."""
-    order = lock_order(session, session.get_one(Payment, payment_id).order_id)
+def lock_order_and_payment(
+    session: Session, payment_id: str, order_id: str | None = None
+) -> tuple[Order, Payment]:
+    """Lock a payment's order, then the payment (always in that order), fresh from the DB.
+    ``order_id``: the payment's order when the caller knows it (saves reading it first)."""
+    if order_id is None:
+        order_id = session.get_one(Payment, payment_id).order_id
+    order = lock_order(session, order_id)
     if order is None:
         raise ImpossibleState(f"payment {payment_id} has no order")
     return order, lock_payment(session, payment_id)
@@ -704,9 +752,15 @@ def store(key: IdempotencyKey, outcome: ConfirmOutcome) -> ConfirmOutcome:
     key.recovery_point = "finished"
     key.response_status = outcome.status
     key.response_headers = json.dumps(outcome.headers, sort_keys=True)
-    key.response_body = json.dumps(outcome.body)
+    key.response_body = render(outcome.body)
     key.locked_until = key.lease_token = None
     return outcome
+
+
+def render(body: dict[str, Any]) -> str:
+    """The JSON text of an answer exactly as the API sends it (what Starlette's
+    ``JSONResponse`` writes); stored so that a replay sends the same bytes again."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def replay(key: IdempotencyKey) -> ConfirmOutcome:

@@ -29,6 +29,7 @@ ENV_VARS: dict[str, str] = {
     "reaper_interval_seconds": "NODOUBLE_REAPER_INTERVAL_SECONDS",
     "provider_timeout_seconds": "NODOUBLE_PROVIDER_TIMEOUT_SECONDS",
     "capture_method": "NODOUBLE_CAPTURE_METHOD",
+    "bench_unguarded": "NODOUBLE_BENCH_UNGUARDED",
 }
 
 
@@ -59,6 +60,9 @@ class Settings(BaseModel):
     """How a confirm takes the money (reference_app/capture.py): ``automatic`` captures at
     once unless the confirm asks ``capture_method: manual``; ``manual`` only authorises
     unless it asks ``automatic``; ``automatic_only`` refuses manual capture."""
+    bench_unguarded: bool = False
+    """Benchmarks only: also serve ``reference_app/unguarded.py``'s confirm with no guard at
+    all (``NODOUBLE_BENCH_UNGUARDED=1``), to measure what the guard costs."""
 
     @field_validator("database_url")
     @classmethod

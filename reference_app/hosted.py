@@ -179,7 +179,7 @@ class HostedCheckout:
             ).scalar_one_or_none()
             return None if row is None else _snapshot(row)
 
-        row = db.transaction(self._sessions, current)
+        row = db.transaction(self._sessions, current, read_only=True)
         if row is None:
             return True
         try:

@@ -197,7 +197,9 @@ class IdempotencyKey(Base):
         sa.Text, comment="JSON object of the headers that matter (content-type)"
     )
     response_body: Mapped[str | None] = mapped_column(
-        sa.Text, comment="JSON text of the stored response body"
+        sa.Text,
+        comment="the response body exactly as first sent (compact JSON text); "
+        "replays send it as is",
     )
     order_id: Mapped[str | None] = mapped_column(
         sa.String(40), sa.ForeignKey("orders.id"), comment="the order being confirmed"

@@ -131,3 +131,14 @@ class ConfirmOutcome:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A finished request's answer read back as it was stored, to be sent again verbatim:
+    ``body`` is the JSON text first sent, ``headers`` those that matter (content type,
+    ``Retry-After``)."""
+
+    status: int
+    headers: dict[str, str]
+    body: str

@@ -23,6 +23,7 @@ from reference_app.schemas import (
     OrderView,
     PaymentView,
     Product,
+    StoredAnswer,
 )
 
 
@@ -104,7 +105,27 @@ class CheckoutService:
             ).scalar_one_or_none()
             return _view(order, payment)
 
-        return db.transaction(self._sessions, work)
+        return db.transaction(self._sessions, work, read_only=True)
+
+    def stored_answer(
+        self,
+        user: str,
+        order_id: str,
+        key: str | None,
+        payload: dict[str, Any],
+        *,
+        method: str,
+        path: str,
+    ) -> StoredAnswer | ConfirmOutcome | None:
+        """The replay fast path: the answer stored for this exact request (or 422 for a key
+        used with another body), read without a lock or a write; ``None`` when ``confirm``
+        must decide (see ``Checkout.stored_answer``)."""
+        if flaws.active(self.settings, "no_idempotency"):
+            return None  # that flaw never looks the client's key up
+        request = self._request(user, order_id, key, payload, method, path)
+        if not isinstance(request, ConfirmRequest):
+            return None  # a refused request: confirm answers it
+        return self._checkout.stored_answer(request)
 
     def confirm(
         self,
@@ -122,6 +143,23 @@ class CheckoutService:
             # FLAW(no_idempotency): the client's key is thrown away; every request, even a
             # retry or one without a key, is processed as a brand-new request.
             key = "ignored-" + secrets.token_hex(12)
+        request = self._request(user, order_id, key, payload, method, path, return_url)
+        if not isinstance(request, ConfirmRequest):
+            return request
+        return self._checkout.confirm(request)
+
+    def _request(
+        self,
+        user: str,
+        order_id: str,
+        key: str | None,
+        payload: dict[str, Any],
+        method: str,
+        path: str,
+        return_url: str | None = None,
+    ) -> ConfirmRequest | ConfirmOutcome:
+        """The confirm request with its body normalised (what its fingerprint is taken of),
+        or the answer refusing it: a bad key, an invalid body, a manual capture refused."""
         bad_key = key_problem(key)
         if bad_key is not None:
             return bad_key
@@ -139,8 +177,7 @@ class CheckoutService:
                 "This checkout captures at once (NODOUBLE_CAPTURE_METHOD=automatic_only); "
                 'leave capture_method out or send "automatic".',
             )
-        request = ConfirmRequest(user, order_id, key, payload, method, path, return_url)
-        return self._checkout.confirm(request)
+        return ConfirmRequest(user, order_id, key, payload, method, path, return_url)
 
     def capture(
         self, user: str, order_id: str, key: str | None, *, method: str, path: str

@@ -5,9 +5,11 @@ One module per benchmark, each ``run(ctx) -> BenchResult``:
 
 - ``storm``: N confirms of one order released together (one key; N keys), several uvicorn
   workers on PostgreSQL: one charge each; p50/p99; drain time / N ``GET /healthz``;
-- ``overhead``: first-time confirm throughput, reference / ``no_idempotency`` flaw;
-- ``replay``: p50 of a replayed confirm / p50 of ``GET /api/orders/{id}``;
+- ``overhead``: a first-time confirm, reference vs a confirm with no guard at all, on
+  SQLite and PostgreSQL at 0 and 300 ms provider latency: throughput ratio, added p50;
+- ``replay``: p50 of a replayed confirm / p50 of ``GET /api/orders/{id}``, SQLite and PG;
 - ``harness_speed``: the catalog's wall time through the runner, API and browser groups;
+- ``flaws``: the wall time of the flaw matrix at ``--repeat 20``, which must hold;
 - ``scale``: 10,000 orders x 3 duplicate confirms through the load mode; memory;
 - ``distributed``: the Locust locustfile with one master and two workers, ledger check;
 - ``multi``: two app instances on one database, duplicates split across both.
@@ -15,7 +17,8 @@ One module per benchmark, each ``run(ctx) -> BenchResult``:
 A benchmark is a measurement, not a test: its goals are reported (met or missed), while
 its invariants (charge counts) must hold. Exit code: 0 when every invariant held, 1 when
 one broke or a benchmark could not run, 2 for bad usage. Loads go to loopback only and
-are bounded in count and time.
+are bounded in count and time. The machine's load average is read before and after each
+benchmark and reported with the figures: a timing taken on a busy machine says so.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from harness.bench import (
     _charts,
     _report,
     distributed,
+    flaw_matrix,
     harness_speed,
     multi,
     overhead,
@@ -56,6 +60,7 @@ BENCHMARKS: dict[str, Callable[[BenchContext], BenchResult]] = {
     "scale": scale.run,
     "distributed": distributed.run,
     "harness_speed": harness_speed.run,
+    "flaws": flaw_matrix.run,
 }
 """Every benchmark, in the order a full run goes through them."""
 
@@ -92,9 +97,12 @@ def execute(options: BenchOptions, console: Console, err: Console) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="nodouble-bench-"))
     ctx = BenchContext(options.quick, report_dir, workdir, options.postgres_admin_url)
     results: dict[str, BenchResult] = {}
+    load = _report.Load.now()
     for name in names:
         console.print(f"[bold]bench {name}[/] ({'quick' if options.quick else 'full'}) ...")
+        before = os.getloadavg()
         results[name] = _run_one(name, ctx)
+        load.per_benchmark[name] = (before, os.getloadavg())
         result = results[name]
         if result.error is None:
             result.charts = _charts.draw(name, result.figures, report_dir)
@@ -103,11 +111,14 @@ def execute(options: BenchOptions, console: Console, err: Console) -> int:
         + (" --quick" if options.quick else "")
         + "".join(f" --only {n}" for n in options.only)
     )
+    load.end = os.getloadavg()
     paths = _report.write(
-        report_dir, results, started, command, {"quick": options.quick, "only": list(options.only)}
-    )
+        report_dir, results, started, command, {"quick": options.quick, "only": list(options.only)},
+        load,
+    )  # fmt: skip
     _report.print_table(console, results)
     console.print(f"report: {paths['markdown']}  (results.json and charts alongside)")
+    console.print(load.describe(), highlight=False, soft_wrap=True)
     shutil.rmtree(workdir, ignore_errors=True)
     console.print(_report.headline(results), highlight=False, soft_wrap=True)
     return 0 if all(r.ok for r in results.values()) else 1

@@ -79,21 +79,24 @@ def draw(name: str, figures: dict[str, Any], directory: Path) -> list[Path]:
     if name == "storm":
         return [storm(figures, path)]
     if name == "overhead":
+        cells = figures["cells"]
         return [
             bars(
-                "First-time confirms per second",
-                ["reference", "no_idempotency"],
-                [figures["reference_per_s"], figures["flaw_per_s"]],
-                "confirms/s",
+                "Added p50 of the guard (ms)",
+                [f"{c['database']} {c['latency_ms']} ms" for c in cells],
+                [c["added_p50_ms"] for c in cells],
+                "ms",
                 path,
+                goal=5,
             )
         ]
     if name == "replay":
+        databases = [d for d in ("sqlite", "postgresql") if d in figures]
         return [
             bars(
                 "p50 latency: replayed confirm vs GET order",
-                ["replayed confirm", "GET /api/orders/{id}"],
-                [figures["replay"]["p50_ms"], figures["read"]["p50_ms"]],
+                [f"{label} ({d})" for d in databases for label in ("replay", "GET")],
+                [figures[d][k]["p50_ms"] for d in databases for k in ("replay", "read")],
                 "ms",
                 path,
             )

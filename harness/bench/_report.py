@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,46 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}" if isinstance(value, float) and abs(value) < 10 else f"{value:.1f}"
 
 
+@dataclass
+class Load:
+    """The machine's load average (1, 5, 15 min) when the run started and ended, and
+    around each benchmark: timings taken on a busy machine must say so."""
+
+    start: tuple[float, float, float]
+    end: tuple[float, float, float] | None = None
+    per_benchmark: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(
+        default_factory=dict
+    )
+    cores: int = field(default_factory=lambda: os.cpu_count() or 0)
+
+    @classmethod
+    def now(cls) -> Load:
+        return cls(os.getloadavg())
+
+    def describe(self) -> str:
+        end = "-" if self.end is None else _triple(self.end)
+        return (
+            f"load average (1/5/15 min): start {_triple(self.start)}, end {end}; {self.cores} cores"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cores": self.cores,
+            "start": list(self.start),
+            "end": None if self.end is None else list(self.end),
+            "per_benchmark": {
+                name: {"start": list(before), "end": list(after)}
+                for name, (before, after) in self.per_benchmark.items()
+            },
+        }
+
+
+def _triple(load: tuple[float, ...]) -> str:
+    return " ".join(f"{x:.2f}" for x in load)
+
+
 def headline(results: dict[str, BenchResult]) -> str:
-    """The one line CI logs end with: the five headline figures (``n/a`` when not run)."""
+    """The one line CI logs end with: the six headline figures (``n/a`` when not run)."""
 
     def figure(bench: str, *path: str) -> Any:
         result = results.get(bench)
@@ -40,13 +80,16 @@ def headline(results: dict[str, BenchResult]) -> str:
     def show(value: Any) -> str:
         return "n/a" if value is None else str(value)
 
-    storm = figure("storm", "max_charges")
+    api = figure("harness_speed", "api", "wall_s")
+    browser = figure("harness_speed", "browser", "wall_s")
+    catalog = None if api is None or browser is None else round(api + browser, 2)
     return (
-        f"overhead_ratio={show(figure('overhead', 'overhead_ratio'))} "
+        f"catalog_s={show(catalog)} "
+        f"catalog_api_s={show(api)} "
+        f"flaws_s={show(figure('flaws', 'wall_s'))} "
         f"replay_ratio={show(figure('replay', 'replay_ratio'))} "
-        f"storm_charges={show(storm)} "
-        f"harness_api_s={show(figure('harness_speed', 'api', 'wall_s'))} "
-        f"harness_browser_s={show(figure('harness_speed', 'browser', 'wall_s'))}"
+        f"overhead_ratio={show(figure('overhead', 'overhead_ratio'))} "
+        f"added_p50_ms={show(figure('overhead', 'added_p50_ms'))}"
     )
 
 
@@ -77,11 +120,13 @@ def print_table(console: Console, results: dict[str, BenchResult]) -> None:
             console.print(f"{result.name}: {len(result.invariants)} invariants held")
 
 
-def markdown(results: dict[str, BenchResult], started: datetime, command: str) -> str:
+def markdown(results: dict[str, BenchResult], started: datetime, command: str, load: Load) -> str:
     lines = [
         f"# nodouble bench, {started:%Y-%m-%d %H:%M} UTC",
         "",
         f"Command: `{command}`",
+        "",
+        f"Machine: {load.describe()}.",
         "",
         "| figure | measured | goal | verdict |",
         "| --- | --- | --- | --- |",
@@ -106,16 +151,18 @@ def write(
     started: datetime,
     command: str,
     options: dict[str, Any],
+    load: Load,
 ) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     data = {
         "started": started.isoformat(),
         "command": command,
         "options": options,
+        "load": load.to_json(),
         "headline": headline(results),
         "results": {name: r.to_json() for name, r in results.items()},
     }
     paths = {"json": directory / "results.json", "markdown": directory / "summary.md"}
     paths["json"].write_text(json.dumps(data, indent=2, default=str) + "\n")
-    paths["markdown"].write_text(markdown(results, started, command))
+    paths["markdown"].write_text(markdown(results, started, command, load))
     return paths

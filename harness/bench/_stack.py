@@ -4,11 +4,12 @@ processes on loopback, a logged-in shopper, and peak memory read from ``/proc``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ from harness._process import ServerProcess
 from harness.embedded import APP_FACTORY, PROVIDER_FACTORY, EmbeddedStack
 
 CONFIRM_BODY = {"payment_method": "pm_card_visa"}
+UNGUARDED_PATH = "/_bench/orders/{order_id}/confirm-unguarded"
+"""reference_app/unguarded.py's route (tests/bench checks the two agree)."""
 
 
 class BenchSetupError(RuntimeError):
@@ -53,9 +56,13 @@ def migrate(database_url: str) -> None:
         engine.dispose()
 
 
-def start_provider(workdir: Path) -> ServerProcess:
+def start_provider(workdir: Path, *, latency_ms: int | None = None) -> ServerProcess:
+    """The fake provider; ``latency_ms``: how long each call that moves money takes (its
+    ``NODOUBLE_FAKE_PROCESSING_MS``; ``None`` keeps the fake's default)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return ServerProcess(PROVIDER_FACTORY, log_path=workdir / "provider.log").start()
+    env = {} if latency_ms is None else {"NODOUBLE_FAKE_PROCESSING_MS": str(latency_ms)}
+    name = "provider.log" if latency_ms is None else f"provider-{latency_ms}ms.log"
+    return ServerProcess(PROVIDER_FACTORY, env=env, log_path=workdir / name).start()
 
 
 def start_app(
@@ -66,20 +73,29 @@ def start_app(
     workers: int = 1,
     flaw: str | None = None,
     name: str = "app",
+    extra_env: dict[str, str] | None = None,
 ) -> ServerProcess:
     """A reference_app process (``workers`` uvicorn workers) on an already migrated database."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = EmbeddedStack(
-        workdir=workdir, database_url=database_url, provider_url=provider_url, flaw=flaw
+        workdir=workdir,
+        database_url=database_url,
+        provider_url=provider_url,
+        flaw=flaw,
+        extra_env=extra_env or {},
     ).app_env()
     return ServerProcess(
         APP_FACTORY, env=env, workers=workers, log_path=workdir / f"{name}.log"
     ).start(timeout=60)
 
 
+Database = Literal["sqlite", "postgresql"]
+
+
 @dataclass
 class PgStack:
-    """One provider and one or more app processes on one scratch PostgreSQL database."""
+    """One provider and one or more app processes on one scratch database (PostgreSQL
+    unless made by ``app_stack`` with ``database="sqlite"``)."""
 
     provider: ServerProcess
     apps: list[ServerProcess]
@@ -91,7 +107,8 @@ class PgStack:
 
 
 @contextlib.contextmanager
-def pg_stack(
+def app_stack(
+    database: Database,
     admin_url: str,
     workdir: Path,
     *,
@@ -99,19 +116,32 @@ def pg_stack(
     instances: int = 1,
     flaw: str | None = None,
     provider: ServerProcess | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[PgStack]:
-    """Database, provider (unless given) and ``instances`` app processes; all stopped after."""
-    with contextlib.ExitStack() as stack, scratch_database(admin_url) as url:
+    """A database (a scratch PostgreSQL database next to ``admin_url``, or a fresh SQLite
+    file in ``workdir``), a provider (unless given) and ``instances`` app processes; all
+    stopped (and the database dropped) after."""
+    with contextlib.ExitStack() as stack:
+        if database == "sqlite":
+            workdir.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+        else:
+            url = stack.enter_context(scratch_database(admin_url))
         migrate(url)
         if provider is None:
             provider = start_provider(workdir)
             stack.callback(provider.stop)
         apps: list[ServerProcess] = []
         for i in range(instances):
-            app = start_app(workdir, url, provider.url, workers=workers, flaw=flaw, name=f"app{i}")
+            app = start_app(workdir, url, provider.url, workers=workers, flaw=flaw,
+                            name=f"app{i}", extra_env=extra_env)  # fmt: skip
             stack.callback(app.stop)
             apps.append(app)
         yield PgStack(provider, apps, url)
+
+
+pg_stack = functools.partial(app_stack, "postgresql")
+"""``app_stack`` on a scratch PostgreSQL database."""
 
 
 @dataclass
@@ -144,6 +174,10 @@ class Shopper:
         return self.client.post(
             f"/api/orders/{order_id}/confirm", json=CONFIRM_BODY, headers={"Idempotency-Key": key}
         )
+
+    def confirm_unguarded(self, order_id: str) -> httpx.Response:
+        """The bench-only confirm with no guard (``NODOUBLE_BENCH_UNGUARDED``)."""
+        return self.client.post(UNGUARDED_PATH.format(order_id=order_id), json=CONFIRM_BODY)
 
     def get_order(self, order_id: str) -> httpx.Response:
         return self.client.get(f"/api/orders/{order_id}")

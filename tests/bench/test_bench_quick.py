@@ -65,17 +65,26 @@ def test_storm_replay_and_multi_instance_end_in_one_charge(tmp_path: Path) -> No
     assert all(s["charges"] == 1 and s["answered"] == s["n"] for s in storms)
     multi = data["results"]["multi"]["figures"]["storms"]  # type: ignore[index]
     assert all(s["per_instance"] == [5, 5] and s["charges"] == 1 for s in multi)
+    replay = data["results"]["replay"]["figures"]  # type: ignore[index]
+    assert replay["replay_ratio"] == max(
+        replay[d]["replay_ratio"] for d in ("sqlite", "postgresql")
+    )
+    assert all(replay[d]["charges"] == 1 for d in ("sqlite", "postgresql"))
     assert code == 0
-    last = out.strip().splitlines()[-1]
-    assert last.startswith("overhead_ratio=n/a replay_ratio=") and "storm_charges=1 " in last
+    lines = out.strip().splitlines()
+    assert lines[-1].startswith("catalog_s=n/a catalog_api_s=n/a flaws_s=n/a replay_ratio=")
+    assert lines[-1].endswith(" overhead_ratio=n/a added_p50_ms=n/a")
+    assert lines[-2].startswith("load average (1/5/15 min): start ")
+    assert data["load"]["end"] is not None and set(data["load"]["per_benchmark"]) == {
+        "storm", "replay", "multi"}  # fmt: skip
     assert len(list((tmp_path / "reports").glob("*/storm.png"))) == 1
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_overhead_scale_locust_and_harness_speed_work(tmp_path: Path) -> None:
-    code, data, out = _run(tmp_path, "overhead", "scale", "distributed", "harness_speed")
-    for name in ("overhead", "scale", "distributed", "harness_speed"):
+    code, data, out = _run(tmp_path, "scale", "distributed", "harness_speed")
+    for name in ("scale", "distributed", "harness_speed"):
         assert all(_invariants(data, name).values()), _invariants(data, name)
     results = data["results"]
     assert isinstance(results, dict)
@@ -84,9 +93,43 @@ def test_overhead_scale_locust_and_harness_speed_work(tmp_path: Path) -> None:
     assert load["statuses"].get("409", 0) + load["statuses"]["200"] >= 90  # duplicates sent
     ledger = results["distributed"]["figures"]["ledger"]
     assert ledger["over_charged"] == 0 and ledger["charges"] == ledger["orders"] > 0
-    assert results["overhead"]["figures"]["overhead_ratio"] > 0
     assert code == 0
-    assert "harness_api_s=" in out.strip().splitlines()[-1]
+    api = results["harness_speed"]["figures"]["api"]["wall_s"]
+    assert out.strip().splitlines()[-1].startswith(f"catalog_s=n/a catalog_api_s={api} ")
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_overhead_compares_with_an_unguarded_confirm_and_the_flaw_matrix_holds(
+    tmp_path: Path,
+) -> None:
+    code, data, out = _run(tmp_path, "overhead", "flaws")
+    for name in ("overhead", "flaws"):
+        assert all(_invariants(data, name).values()), _invariants(data, name)
+    results = data["results"]
+    assert isinstance(results, dict)
+    overhead = results["overhead"]["figures"]
+    cells = {(c["database"], c["latency_ms"]): c for c in overhead["cells"]}
+    assert set(cells) == {(d, ms) for d in ("sqlite", "postgresql") for ms in (0, 300)}
+    for cell in cells.values():
+        assert cell["every_confirm_paid"] == {"reference": True, "unguarded": True}
+        assert cell["latency"]["reference"]["n"] == cell["latency"]["unguarded"]["n"] > 0
+    slow = cells[("postgresql", 300)]["latency"]["unguarded"]["p50_ms"]
+    assert slow >= 300  # the provider's latency was really there
+    assert overhead["added_p50_ms"] == cells[("postgresql", 300)]["added_p50_ms"]
+    assert results["flaws"]["figures"]["verdicts"] == {"no_idempotency": "caught"}
+    assert results["flaws"]["figures"]["baseline_passed"] is True
+    assert code == 0
+    flaws_s = results["flaws"]["figures"]["wall_s"]
+    ratio = overhead["overhead_ratio"]
+    assert f" flaws_s={flaws_s} " in out and f" overhead_ratio={ratio} added_p50_ms=" in out
+
+
+def test_the_bench_knows_the_unguarded_route_by_its_real_path() -> None:
+    from harness.bench._stack import UNGUARDED_PATH
+    from reference_app import unguarded
+
+    assert UNGUARDED_PATH == unguarded.PATH
 
 
 def test_a_broken_invariant_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
