@@ -62,7 +62,7 @@ td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#
 <div id="verdict" class="verdict {{ 'v-held' if verdict.held else 'v-failed' }}"><b data-testid="verdict">{{ verdict.headline }}</b><div>{{ verdict.detail }}</div></div>
 <div class="cards" id="money">
 <div class="card">charges<b data-testid="money-charges">{{ money.charges }}</b></div>
-<div class="card">amount charged<b data-testid="money-amount">{{ money.charged }}</b></div>
+<div class="card">amount charged<b data-testid="money-amount">{{ money.amount() }}</b></div>
 <div class="card {{ 'failed' if money.double_charged }}">orders charged twice<b data-testid="money-twice">{{ money.double_charged }}</b></div>
 <div class="card">refunds<b data-testid="money-refunds">{{ money.refunds }}</b></div>
 <div class="card passed">passed<b data-testid="passed">{{ s.passed }}</b></div>
@@ -86,8 +86,8 @@ td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#
 <p id="summary">{{ s.passed }} passed, {{ s.failed }} failed, {{ s.error }} in error, {{ s.not_applicable }} not applicable; <span data-testid="charges">{{ s.charges }}</span> charge(s) counted across the run.</p>
 {% if r.unattributed %}<h2>Charges no scenario owns</h2>
 <p class="failed"><b>{{ r.unattributed | length }} ledger row(s)</b> were written after every scenario ended, under no order the harness created: the run fails on them.</p>
-<table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>metadata</th><th>account</th></tr></thead><tbody>
-{% for row in r.unattributed %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.account }}</td></tr>
+<table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>currency</th><th>metadata</th><th>account</th></tr></thead><tbody>
+{% for row in r.unattributed %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td>{{ row.currency }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.account }}</td></tr>
 {% endfor %}</tbody></table>{% endif %}
 
 <h2>Environment</h2>
@@ -143,9 +143,9 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 {% endfor %}</tbody></table>{% endif %}
 
 <h3>Verdict</h3>
-<table><thead><tr><th>invariant</th><th>severity</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
+<table><thead><tr><th>invariant</th><th>severity</th><th>result</th><th>message</th><th>counts</th></tr></thead><tbody>
 {% for c in run.checks %}<tr id="v{{ v.number }}-{{ c.name }}"><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
-<td class="valid-{{ c.valid | string | lower }}">{{ c.valid }}</td><td>{{ c.message }}</td>
+<td class="valid-{{ c.valid | string | lower }}">{{ c.valid | held }}</td><td>{{ c.message }}</td>
 <td>{{ c.counts | words }}</td></tr>
 {% if c.first is not none %}<tr><td colspan="5">first: <pre>{{ c.first | tojson(indent=2) }}</pre>
 {% if c.worst is not none and c.worst != c.first %}worst: <pre>{{ c.worst | tojson(indent=2) }}</pre>{% endif %}</td></tr>{% endif %}

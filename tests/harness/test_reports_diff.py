@@ -123,8 +123,8 @@ def test_money_figures_that_change_are_listed_and_more_doubles_regress() -> None
     new = report(run("a", "failed", "money", [charge("1", "ord_a", 999)]))
     [change] = diff(old, new).changes
     assert change.kind == "money" and not change.regression
-    assert "2 charge(s) of 3000 in total" in change.detail
-    assert "1 charge(s) of 999 in total" in change.detail
+    assert "2 charge(s) of 30.00 USD in total" in change.detail
+    assert "1 charge(s) of 9.99 USD in total" in change.detail
     [back] = diff(new, old).changes
     assert back.regression  # an order charged twice that was not before
 
