@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,17 @@ def _held(valid: Any) -> str:
 
 
 _ENV.filters["held"] = _held
+
+
+def _utc(moment: datetime) -> str:
+    """``2026-12-02 05:20:36 UTC``: to the second, for people (the exact instant stays in
+    the ``datetime`` attribute and in report.json)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_ENV.filters["utc"] = _utc
 
 
 def _pretty(data: Any) -> str:

@@ -21,9 +21,7 @@ from harness.reports._cause import causes, fault_hits, order_of
 from harness.reports._model import RunReport, ScenarioRun
 
 
-ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
 """Currencies whose smallest unit is the unit itself (Stripe's zero-decimal list)."""
 THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 

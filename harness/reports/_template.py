@@ -29,7 +29,7 @@ pre{background:#fff;border:1px solid #dde1e7;padding:8px;overflow:auto;white-spa
 .badge{font-weight:700;text-transform:uppercase;font-size:12px;white-space:nowrap}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 img.shot{max-width:100%;border:1px solid #dde1e7;margin:4px 0}
-.muted{color:#6b7280}
+.muted{color:#6b7280}td.ids{word-break:break-all}
 .matrix-wrap{overflow-x:auto}
 table.matrix{width:auto;font-size:12px}table.matrix th{white-space:nowrap}
 table.matrix th.vert{height:190px;vertical-align:bottom;padding:4px 2px}
@@ -53,8 +53,8 @@ td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#
 <body>
 <header>
 <h1>nodouble report: {{ r.target.name }}</h1>
-<div class="muted">target <code>{{ r.target.base_url }}</code> · started {{ r.started.isoformat() }}
- · finished {{ r.finished.isoformat() }} · seed {{ r.seed if r.seed is not none else "none" }}
+<div class="muted">target <code>{{ r.target.base_url }}</code> · started <time datetime="{{ r.started.isoformat() }}">{{ r.started | utc }}</time>
+ · finished <time datetime="{{ r.finished.isoformat() }}">{{ r.finished | utc }}</time> · seed {{ r.seed if r.seed is not none else "none" }}
  · schema {{ r.schema_version }} · nodouble {{ r.tool_version }}</div>
 </header>
 <main>
@@ -167,7 +167,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 <details{% if run.status == 'failed' %} open{% endif %}><summary>Provider ledger ({{ run.ledger | length }} rows)</summary>
 <table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>currency</th><th>intent</th><th>charge</th><th>metadata</th><th>idempotency key</th></tr></thead><tbody>
 {% for row in run.ledger %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td>{{ row.currency }}</td>
-<td>{{ row.intent_id }}</td><td>{{ row.charge_id }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.idempotency_key }}</td></tr>
+<td class="ids">{{ row.intent_id }}</td><td class="ids">{{ row.charge_id }}</td><td class="ids"><code>{{ row.metadata | tojson }}</code></td><td class="ids">{{ row.idempotency_key }}</td></tr>
 {% endfor %}</tbody></table></details>
 
 {% if v.screenshots %}<details open><summary>Screenshots ({{ v.screenshots | length }})</summary>

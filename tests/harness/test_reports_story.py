@@ -219,6 +219,13 @@ def test_the_page_says_verdicts_and_amounts_in_words() -> None:
     rows = re.findall(r"<tr><td>(\d+)</td><td>([\d.]+)</td>", html)
     assert ("4", "1000.0") in rows
     assert ">1000 ms</text>" in html
+    # the header's times to the second, in UTC, the exact instant kept in the attribute
+    shown = report(failed).model_copy(
+        update={"started": datetime(2026, 12, 2, 5, 20, 36, 860905, tzinfo=UTC)}
+    )
+    assert '2026-12-02T05:20:36.860905+00:00">2026-12-02 05:20:36 UTC</time>' in to_html(
+        shown, Path(".")
+    )
 
 
 def test_the_threat_catalog_is_every_threat_of_the_model_with_its_text() -> None:
