@@ -23,6 +23,7 @@ from harness.ledger_sources import open_source
 from harness.ledger_sources._keys import read_test_key
 from harness.profile import AUTO, ProfileError, TargetProfile, load_profile
 from harness.reports import RunReport, write_reports
+from harness.reports._story import NO_CHROMIUM, left_out_in_ci
 from harness.runner import Runner, RunOptions
 from harness.target import REFERENCE_PROFILE, Target, open_target
 from harness.types import Severity
@@ -68,7 +69,7 @@ def execute(
     if any("browser" in s.needs for s in chosen):
         lookup = find_chromium()
         if not lookup.found:
-            unavailable["browser"] = f"no Chromium could be found ({lookup.explain()})"
+            unavailable["browser"] = f"{NO_CHROMIUM} could be found ({lookup.explain()})"
             unavailable["browser_spa"] = unavailable["browser"]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = report_root / stamp  # made once the target is up: no empty report folders
@@ -129,8 +130,12 @@ def execute(
     if target is not None:  # the reproduce commands name the profile the user gave
         named = result.target.model_copy(update={"profile": str(target)})
         result = result.model_copy(update={"target": named})
+    extra = dict(result.environment.extra)
     if flaw is not None:  # a seeded run says so, and its reproduce commands seed it again
-        extra = {**result.environment.extra, "flaw": flaw}
+        extra["flaw"] = flaw
+    if _in_ci():  # the gate is stricter there (exit_code); the report's verdict says so too
+        extra["ci"] = "true"
+    if extra != result.environment.extra:
         environment = result.environment.model_copy(update={"extra": extra})
         result = result.model_copy(update={"environment": environment})
     paths = write_reports(result, report_dir)
@@ -198,17 +203,18 @@ def exit_code(result: RunReport) -> int:
     ledger row was owned by a scenario; 1 on a money failure, an error or an unowned
     charge; 3 when the only failures are hygiene ones that the gate included."""
     applicable = [r for r in result.runs if r.status != "not_applicable"]
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        unavailable = [r for r in result.runs if r.status == "not_applicable" and
-                       (r.reason or "").startswith("no Chromium")]  # fmt: skip
-        if unavailable:
-            return 1
+    if left_out_in_ci(result):
+        return 1
     if not applicable or result.unattributed:
         return 1
     bad = [r for r in applicable if r.status != "passed"]
     if any(r.status == "error" or r.failure != "hygiene" for r in bad):
         return 1
     return 3 if bad else 0
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 PLAIN_BELOW = 100

@@ -157,6 +157,23 @@ def reproduce(report: RunReport, run: ScenarioRun) -> str:
     return shlex.join(cmd)
 
 
+NO_CHROMIUM = "no Chromium"
+"""How the reason of a browser scenario left out for want of Chromium begins."""
+
+
+def left_out_in_ci(report: RunReport) -> list[ScenarioRun]:
+    """Browser scenario runs left out for want of Chromium in a run made under ``CI=true``
+    (``environment.extra["ci"]``): there they fail the gate, as a CI job that silently
+    stopped testing the browser threats must not read as a pass."""
+    if report.environment.extra.get("ci") != "true":
+        return []
+    return [
+        r
+        for r in report.runs
+        if r.status == "not_applicable" and (r.reason or "").startswith(NO_CHROMIUM)
+    ]
+
+
 @dataclass(frozen=True)
 class Verdict:
     held: bool
@@ -182,6 +199,8 @@ def verdict(report: RunReport) -> Verdict:
         parts.append(f"{len(report.unattributed)} charge(s) no scenario owns")
     if not applicable:
         parts.append("no scenario applied to this target")
+    if left_out := left_out_in_ci(report):
+        parts.append(f"{len(left_out)} browser scenario run(s) left out under CI: no Chromium")
     held = not parts
     ran = {r.scenario_id for r in applicable}
     untested = [t.id for t in report.threats if not ran & set(t.scenarios)]

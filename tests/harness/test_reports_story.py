@@ -191,6 +191,25 @@ def test_coverage_lists_every_threat_and_scenario_of_the_catalog_run_or_not() ->
     assert f'href="#{link}"' in html and f'id="{link}"' in html
 
 
+def test_browser_runs_left_out_under_ci_fail_the_verdict_and_the_exit_code() -> None:
+    from harness._cli_run import exit_code
+
+    left = plain("browser.x", "not_applicable").model_copy(
+        update={"reason": "no Chromium could be found (tried: /usr/bin/chromium)"}
+    )
+    local = report(plain("api.one"), left)
+    assert verdict(local).held and exit_code(local) == 0
+    extra = {"ci": "true"}
+    in_ci = local.model_copy(update={"environment": Environment(python="3", platform="p",
+                                                                extra=extra)})  # fmt: skip
+    said = verdict(in_ci)
+    assert not said.held and exit_code(in_ci) == 1
+    assert said.detail.startswith("1 browser scenario run(s) left out under CI: no Chromium")
+    # left out on purpose (--no-browser) is not a missing Chromium
+    chosen = left.model_copy(update={"reason": "--no-browser"})
+    assert verdict(in_ci.model_copy(update={"runs": [plain("api.one"), chosen]})).held
+
+
 def test_the_page_says_verdicts_and_amounts_in_words() -> None:
     failed = double_charged().model_copy(
         update={
