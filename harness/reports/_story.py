@@ -145,13 +145,19 @@ def finding(run: ScenarioRun) -> str:
 
 
 def reproduce(report: RunReport, run: ScenarioRun) -> str:
-    """The command that runs this scenario again against the same target."""
+    """The command that runs this scenario again against the same target: as many times as
+    this run did (a race may show in one repeat of twenty), under the same gate."""
     cmd = ["nodouble", "run"]
     if report.target.profile:
         cmd += ["--target", report.target.profile]
     if report.environment.extra.get("flaw"):
         cmd += ["--flaw", report.environment.extra["flaw"]]
     cmd += ["--scenario", run.scenario_id]
+    times = sum(1 for r in report.runs if r.scenario_id == run.scenario_id)
+    if times > 1:  # exactly that many, whatever the scenario's tags
+        cmd += ["--repeat", str(times), "--race-repeat", "1"]
+    if run.status == "failed" and run.failure == "hygiene":  # it failed only as gated
+        cmd += ["--gate-hygiene"]
     if report.seed is not None:
         cmd += ["--seed", str(report.seed)]
     return shlex.join(cmd)

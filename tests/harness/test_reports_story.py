@@ -149,6 +149,17 @@ def test_reproduce_names_profile_scenario_and_seed() -> None:
     assert reproduce(seeded, run).startswith("nodouble run --flaw no_prg --scenario ")
 
 
+def test_reproduce_runs_a_scenario_as_often_as_the_run_did_under_its_gate() -> None:
+    runs = [double_charged().model_copy(update={"repeat": n}) for n in range(20)]
+    assert reproduce(report(*runs), runs[13]) == (
+        "nodouble run --scenario provider.lost_response --repeat 20 --race-repeat 1 --seed 7"
+    )
+    gated = plain("browser.x", "failed", "hygiene")
+    assert reproduce(report(gated), gated) == (
+        "nodouble run --scenario browser.x --gate-hygiene --seed 7"
+    )
+
+
 def test_coverage_groups_by_threat_with_the_worst_status_and_its_anchor() -> None:
     runs = [plain("api.a"), plain("api.a", "error"), plain("web.b")]
     rep = report(*runs)
