@@ -73,7 +73,7 @@ def execute(
             unavailable["browser_spa"] = unavailable["browser"]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = report_root / stamp  # made once the target is up: no empty report folders
-    workdir = Path(tempfile.mkdtemp(prefix="nodouble-"))
+    workdir = scratch("nodouble-")
     live = _open(profile, workdir, database_url, err, flaw)
     if live is None:
         return 2
@@ -84,6 +84,7 @@ def execute(
     except Exception as exc:  # a setup problem, or the checks themselves broke: one line
         source.close()
         live.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         text = str(exc) if isinstance(exc, SetupError) else f"{type(exc).__name__}: {exc}"
         return _say(err, text.splitlines()[0] if text else type(exc).__name__, 2)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -124,9 +125,11 @@ def execute(
     except SetupError as exc:
         shutil.rmtree(report_dir, ignore_errors=True)
         return _say(err, str(exc), 2)
-    finally:
+    finally:  # the target's scratch files (its logs, the embedded app's database) go too;
+        # a target that never started keeps them, as its log is what the user reads next
         source.close()
         live.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     if target is not None:  # the reproduce commands name the profile the user gave
         named = result.target.model_copy(update={"profile": str(target)})
         result = result.model_copy(update={"target": named})
@@ -211,6 +214,11 @@ def exit_code(result: RunReport) -> int:
     if any(r.status == "error" or r.failure != "hygiene" for r in bad):
         return 1
     return 3 if bad else 0
+
+
+def scratch(prefix: str) -> Path:
+    """A new private folder for the target's logs and the embedded app's database."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def _in_ci() -> bool:

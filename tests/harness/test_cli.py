@@ -15,6 +15,7 @@ from _broken_shop import start_shop, write_profile
 from junitparser import Failure, JUnitXml, Skipped
 from typer.testing import CliRunner
 
+from harness import _cli_run
 from harness._process import ServerProcess
 from harness.cli import app
 from harness.target import REFERENCE_PROFILE
@@ -118,15 +119,18 @@ def test_piped_output_is_one_unwrapped_line_per_scenario(cli: CliRunner) -> None
 
 
 def test_run_against_the_embedded_reference_writes_three_reports(
-    cli: CliRunner, tmp_path: Path
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reports = tmp_path / "reports"
+    scratch = tmp_path / "scratch"  # where the run keeps the target's logs and database
+    monkeypatch.setattr(_cli_run, "scratch", lambda prefix: scratch.mkdir() or scratch)
     result = cli.invoke(
         app,
         ["run", "--no-browser", "--scenario", "api.same_key_sequential", "--repeat", "2",
          "--seed", "7", "--report-dir", str(reports)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert not scratch.exists()  # removed once the run is over, not left in /tmp
     # not a terminal: a plain progress line per run, then a plain line per result
     assert "[1/2 " in result.stdout and "] api.same_key_sequential" in result.stdout
     assert "passed" in result.stdout and "┃" not in result.stdout
