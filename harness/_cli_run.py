@@ -72,7 +72,6 @@ def execute(
             unavailable["browser"] = f"{NO_CHROMIUM} could be found ({lookup.explain()})"
             unavailable["browser_spa"] = unavailable["browser"]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report_dir = report_root / stamp  # made once the target is up: no empty report folders
     workdir = scratch("nodouble-")
     live = _open(profile, workdir, database_url, err, flaw)
     if live is None:
@@ -81,13 +80,13 @@ def execute(
     try:
         source.check()
         _preflight(live, err)
+        report_dir = new_run_dir(report_root, stamp)  # once the target is up: no empty folders
     except Exception as exc:  # a setup problem, or the checks themselves broke: one line
         source.close()
         live.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         text = str(exc) if isinstance(exc, SetupError) else f"{type(exc).__name__}: {exc}"
         return _say(err, text.splitlines()[0] if text else type(exc).__name__, 2)
-    report_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )
@@ -214,6 +213,21 @@ def exit_code(result: RunReport) -> int:
     if any(r.status == "error" or r.failure != "hygiene" for r in bad):
         return 1
     return 3 if bad else 0
+
+
+def new_run_dir(root: Path, stamp: str) -> Path:
+    """``root/<stamp>``, made now and the run's own: a run started in the same second
+    (another CI job, say) already holding it gets ``<stamp>-2``, ``-3``..., so no run writes
+    into, or on a setup error deletes, another run's reports."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = root / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    return Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=root))
 
 
 def scratch(prefix: str) -> Path:

@@ -228,3 +228,15 @@ def test_run_checks_the_profile_first_and_names_each_problem(
     assert lines == [lines[0]] and "FAIL read: paid_pointer /x does not resolve" in lines[0]
     assert "fix [api.read_order] path or paid_pointer" in lines[0]
     assert not reports.exists() or not any(reports.iterdir())
+
+
+def test_a_run_started_in_the_same_second_gets_its_own_report_folder(tmp_path: Path) -> None:
+    root = tmp_path / "reports"
+    first = _cli_run.new_run_dir(root, "20261202T052030Z")
+    (first / "report.json").write_text("{}")  # another run's evidence
+    second = _cli_run.new_run_dir(root, "20261202T052030Z")
+    third = _cli_run.new_run_dir(root, "20261202T052030Z")
+    assert [p.name for p in (first, second, third)] == [
+        "20261202T052030Z", "20261202T052030Z-2", "20261202T052030Z-3",
+    ]  # fmt: skip
+    assert (first / "report.json").read_text() == "{}" and not any(second.iterdir())
