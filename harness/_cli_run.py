@@ -219,6 +219,8 @@ def new_run_dir(root: Path, stamp: str) -> Path:
     """``root/<stamp>``, made now and the run's own: a run started in the same second
     (another CI job, say) already holding it gets ``<stamp>-2``, ``-3``..., so no run writes
     into, or on a setup error deletes, another run's reports."""
+    if root.exists() and not root.is_dir():
+        raise SetupError(f"--report-dir {root}: is a file, not a folder")
     root.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         path = root / (stamp if n == 1 else f"{stamp}-{n}")

@@ -240,3 +240,6 @@ def test_a_run_started_in_the_same_second_gets_its_own_report_folder(tmp_path: P
         "20261202T052030Z", "20261202T052030Z-2", "20261202T052030Z-3",
     ]  # fmt: skip
     assert (first / "report.json").read_text() == "{}" and not any(second.iterdir())
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(_cli_run.SetupError, match=r"--report-dir .*a-file: is a file, not a"):
+        _cli_run.new_run_dir(tmp_path / "a-file", "20261202T052030Z")
