@@ -53,7 +53,11 @@ class Money:
         return " + ".join(amount_words(n, c) for c, n in self.charged) or "0"
 
     def as_words(self) -> str:
-        twice = f", {self.double_charged} charged twice" if self.double_charged else ""
+        twice = (
+            f", {self.double_charged} order(s) charged more than once"
+            if self.double_charged
+            else ""
+        )
         total = f"{self.charges} charge(s) of {self.amount()} in total"
         return f"{total}, {self.refunds} refund(s){twice}"
 

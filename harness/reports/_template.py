@@ -63,7 +63,7 @@ td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#
 <div class="cards" id="money">
 <div class="card">charges<b data-testid="money-charges">{{ money.charges }}</b></div>
 <div class="card">amount charged<b data-testid="money-amount">{{ money.amount() }}</b></div>
-<div class="card {{ 'failed' if money.double_charged }}">orders charged twice<b data-testid="money-twice">{{ money.double_charged }}</b></div>
+<div class="card {{ 'failed' if money.double_charged }}">orders charged more than once<b data-testid="money-twice">{{ money.double_charged }}</b></div>
 <div class="card">refunds<b data-testid="money-refunds">{{ money.refunds }}</b></div>
 <div class="card passed">passed<b data-testid="passed">{{ s.passed }}</b></div>
 <div class="card failed">failed<b data-testid="failed">{{ s.failed }}</b></div>

@@ -68,7 +68,7 @@ def test_a_pass_that_fails_on_money_is_a_regression_and_the_way_back_is_not() ->
     assert kinds(bad, good)["b"] == ("improvement", False)
     lines = render(diff(good, bad))
     assert any(line.startswith("REGRESSION  b: passed -> money; b went wrong") for line in lines)
-    assert "1 charged twice" in "\n".join(lines)  # the money figures, in words
+    assert "1 order(s) charged more than once" in "\n".join(lines)  # the money figures, in words
     assert lines[-1].startswith("regressed: 1 scenario(s) regressed, 2 change(s)")
 
 

@@ -111,7 +111,9 @@ def test_other_failures_name_the_invariant_in_words() -> None:
 def test_money_counts_charges_amounts_and_doubles() -> None:
     found = money([double_charged(), plain("a.b")])
     assert (found.charges, found.charged, found.double_charged) == (3, (("usd", 7500),), 1)
-    assert found.as_words() == "3 charge(s) of 75.00 USD in total, 0 refund(s), 1 charged twice"
+    assert found.as_words() == (
+        "3 charge(s) of 75.00 USD in total, 0 refund(s), 1 order(s) charged more than once"
+    )
 
 
 def test_amounts_in_different_currencies_are_never_added() -> None:
@@ -244,6 +246,7 @@ def test_the_page_says_verdicts_and_amounts_in_words() -> None:
     assert ">True<" not in html and ">False<" not in html
     assert 'data-testid="money-amount">50.00 USD</b>' in html
     assert "2 charge(s) of 50.00 USD in total" in html
+    assert "orders charged more than once<b" in html
     # the timeline counts from where the diagram does: the retry (op 4, 1000 ms after the
     # history began) reads 1000 ms in both, not 990 ms after the first operation
     rows = re.findall(r"<tr><td>(\d+)</td><td>([\d.]+)</td>", html)
