@@ -23,6 +23,7 @@ from harness.ledger_sources import open_source
 from harness.ledger_sources._keys import read_test_key
 from harness.profile import AUTO, ProfileError, TargetProfile, load_profile
 from harness.reports import RunReport, write_reports
+from harness.reports._story import NO_CHROMIUM, left_out_in_ci
 from harness.runner import Runner, RunOptions
 from harness.target import REFERENCE_PROFILE, Target, open_target
 from harness.types import Severity
@@ -68,11 +69,10 @@ def execute(
     if any("browser" in s.needs for s in chosen):
         lookup = find_chromium()
         if not lookup.found:
-            unavailable["browser"] = f"no Chromium could be found ({lookup.explain()})"
+            unavailable["browser"] = f"{NO_CHROMIUM} could be found ({lookup.explain()})"
             unavailable["browser_spa"] = unavailable["browser"]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report_dir = report_root / stamp  # made once the target is up: no empty report folders
-    workdir = Path(tempfile.mkdtemp(prefix="nodouble-"))
+    workdir = scratch("nodouble-")
     live = _open(profile, workdir, database_url, err, flaw)
     if live is None:
         return 2
@@ -80,12 +80,13 @@ def execute(
     try:
         source.check()
         _preflight(live, err)
+        report_dir = new_run_dir(report_root, stamp)  # once the target is up: no empty folders
     except Exception as exc:  # a setup problem, or the checks themselves broke: one line
         source.close()
         live.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         text = str(exc) if isinstance(exc, SetupError) else f"{type(exc).__name__}: {exc}"
         return _say(err, text.splitlines()[0] if text else type(exc).__name__, 2)
-    report_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"target [bold]{profile.name}[/] at {live.base_url}  provider {live.provider_url}"
     )
@@ -123,14 +124,20 @@ def execute(
     except SetupError as exc:
         shutil.rmtree(report_dir, ignore_errors=True)
         return _say(err, str(exc), 2)
-    finally:
+    finally:  # the target's scratch files (its logs, the embedded app's database) go too;
+        # a target that never started keeps them, as its log is what the user reads next
         source.close()
         live.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     if target is not None:  # the reproduce commands name the profile the user gave
         named = result.target.model_copy(update={"profile": str(target)})
         result = result.model_copy(update={"target": named})
+    extra = dict(result.environment.extra)
     if flaw is not None:  # a seeded run says so, and its reproduce commands seed it again
-        extra = {**result.environment.extra, "flaw": flaw}
+        extra["flaw"] = flaw
+    if _in_ci():  # the gate is stricter there (exit_code); the report's verdict says so too
+        extra["ci"] = "true"
+    if extra != result.environment.extra:
         environment = result.environment.model_copy(update={"extra": extra})
         result = result.model_copy(update={"environment": environment})
     paths = write_reports(result, report_dir)
@@ -198,17 +205,40 @@ def exit_code(result: RunReport) -> int:
     ledger row was owned by a scenario; 1 on a money failure, an error or an unowned
     charge; 3 when the only failures are hygiene ones that the gate included."""
     applicable = [r for r in result.runs if r.status != "not_applicable"]
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        unavailable = [r for r in result.runs if r.status == "not_applicable" and
-                       (r.reason or "").startswith("no Chromium")]  # fmt: skip
-        if unavailable:
-            return 1
+    if left_out_in_ci(result):
+        return 1
     if not applicable or result.unattributed:
         return 1
     bad = [r for r in applicable if r.status != "passed"]
     if any(r.status == "error" or r.failure != "hygiene" for r in bad):
         return 1
     return 3 if bad else 0
+
+
+def new_run_dir(root: Path, stamp: str) -> Path:
+    """``root/<stamp>``, made now and the run's own: a run started in the same second
+    (another CI job, say) already holding it gets ``<stamp>-2``, ``-3``..., so no run writes
+    into, or on a setup error deletes, another run's reports."""
+    if root.exists() and not root.is_dir():
+        raise SetupError(f"--report-dir {root}: is a file, not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = root / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    return Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=root))
+
+
+def scratch(prefix: str) -> Path:
+    """A new private folder for the target's logs and the embedded app's database."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 PLAIN_BELOW = 100

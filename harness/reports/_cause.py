@@ -54,6 +54,10 @@ class ClientStep:
     """An earlier step of the same process sent the same ``f`` with the same key."""
     what: str = ""
     """What a browser step did, in words (``the Pay click in tab-1``); ``""``: its ``f``."""
+    quiet: bool = False
+    """A browser step that sent no POST (its completion lists none) and is no navigation:
+    a wait for a page state, a click a guard swallowed. It asked for no money, so a charge
+    written while it was open is not put down to it."""
 
     def words(self) -> str:
         if self.key:
@@ -97,6 +101,11 @@ def _what(f: str, process: str, value: dict[str, Any]) -> str:
     return f"the {n}{clicks} on {value.get('selector') or 'the page'} in {process}"
 
 
+NAVIGATIONS = frozenset({"page_load", "reload", "back", "forward"})
+"""Browser steps that load a page with GET: a checkout may charge on one, so a navigation
+stays a possible cause even when it sent no POST."""
+
+
 def _seconds(op: dict[str, Any]) -> float:
     value = op.get("time_ns")
     return value / 1e9 if isinstance(value, int | float) else 0.0
@@ -129,6 +138,7 @@ def client_steps(run: ScenarioRun) -> list[ClientStep]:
             lost=lost,
             retry=bool(key) and (process, f, key) in seen,
             what=_what(f, process, value),
+            quiet=end_value.get("posts") == [] and f not in NAVIGATIONS,
         )
         seen.add((process, f, key))
         steps.append(step)
@@ -252,6 +262,19 @@ def _cause(run: ScenarioRun, row: dict[str, Any]) -> tuple[int | None, str]:
     flying = [s for s in steps if s.in_flight(at, width)]
     if not flying:  # only then allow for the two clocks' slack
         flying = [s for s in steps if s.in_flight(at, width, SLACK_S)]
+    waiting = [s for s in flying if s.quiet]
+    flying = [s for s in flying if not s.quiet]
+    if waiting and not flying:  # only steps that asked for nothing: say so, guess nothing
+        asked = [s for s in steps if s.start <= at and not s.quiet]
+        prior = (
+            f"; the last step that could have, {asked[-1].words()}, "
+            + (f"had lost its answer ({asked[-1].lost})" if asked[-1].lost else "was answered")
+            if asked
+            else ""
+        )
+        return None, (
+            f"{UNTIED}: only {waiting[-1].words()} was open, which sent no POST{prior}{then}"
+        )
     if len(flying) == 1:
         step = flying[0]
         return step.index, f"by {step.words()}{_before(step, steps, hits)}{then}"
@@ -266,7 +289,7 @@ def _cause(run: ScenarioRun, row: dict[str, Any]) -> tuple[int | None, str]:
             f"by one of {len(flying)} {kind} in flight ({names}{more}); "
             f"the harness cannot tell which{then}"
         )
-    sent = [s for s in steps if s.start <= at]
+    sent = [s for s in steps if s.start <= at and not s.quiet]
     if sent and sent[-1].lost:
         step = sent[-1]
         return None, (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,27 @@ def _words(counts: dict[str, Any]) -> str:
 
 
 _ENV.filters["words"] = _words
+
+
+def _held(valid: Any) -> str:
+    """An invariant's verdict in words: ``held``, ``violated`` or ``unknown``."""
+    if valid is True:
+        return "held"
+    return "violated" if valid is False else "unknown"
+
+
+_ENV.filters["held"] = _held
+
+
+def _utc(moment: datetime) -> str:
+    """``2026-12-02 05:20:36 UTC``: to the second, for people (the exact instant stays in
+    the ``datetime`` attribute and in report.json)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_ENV.filters["utc"] = _utc
 
 
 def _pretty(data: Any) -> str:
@@ -95,7 +117,9 @@ def _fault_view(value: dict[str, Any]) -> dict[str, Any]:
 
 def _run_view(run: ScenarioRun, report_dir: Path, number: int) -> dict[str, Any]:
     ops = [redact(op) for op in run.history]
-    start = min((op.get("time_ns", 0) for op in ops), default=0)
+    # the sequence diagram's origin: the history's start when the report knows it, so an
+    # operation reads the same number of ms in the timeline and in the drawing
+    start = 0 if run.started_wall else min((op.get("time_ns", 0) for op in ops), default=0)
     timeline, exchanges, shots = [], [], list(run.screenshots)
     faults: list[dict[str, Any]] = []
     for op in ops:

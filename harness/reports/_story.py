@@ -21,20 +21,44 @@ from harness.reports._cause import causes, fault_hits, order_of
 from harness.reports._model import RunReport, ScenarioRun
 
 
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+"""Currencies whose smallest unit is the unit itself (Stripe's zero-decimal list)."""
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+
+
+def amount_words(amount: int, currency: str) -> str:
+    """``2500, "usd"`` as ``25.00 USD``; an amount under no currency stays in minor units."""
+    if not currency:
+        return f"{amount} (minor units, no currency)"
+    places = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    sign, whole = ("-" if amount < 0 else ""), abs(amount)
+    shown = f"{whole // 10**places}.{whole % 10**places:0{places}d}" if places else str(whole)
+    return f"{sign}{shown} {currency.upper()}"
+
+
 @dataclass(frozen=True)
 class Money:
     """What the provider's ledger shows for some scenario runs."""
 
     charges: int = 0
-    charged: int = 0
-    """Amount charged in the smallest currency unit, all currencies added up."""
+    charged: tuple[tuple[str, int], ...] = ()
+    """Amount charged per currency (lower-case code, ``""`` when a row names none), in the
+    smallest unit, sorted by currency: amounts in different currencies are never added."""
     refunds: int = 0
     double_charged: int = 0
     """Orders with more than one charge within one run."""
 
+    def amount(self) -> str:
+        """``50.00 USD``, ``25.00 USD + 300 JPY``, or ``0`` when nothing was charged."""
+        return " + ".join(amount_words(n, c) for c, n in self.charged) or "0"
+
     def as_words(self) -> str:
-        twice = f", {self.double_charged} charged twice" if self.double_charged else ""
-        total = f"{self.charges} charge(s) of {self.charged} in total"
+        twice = (
+            f", {self.double_charged} order(s) charged more than once"
+            if self.double_charged
+            else ""
+        )
+        total = f"{self.charges} charge(s) of {self.amount()} in total"
         return f"{total}, {self.refunds} refund(s){twice}"
 
 
@@ -52,17 +76,18 @@ def charges_by_order(run: ScenarioRun) -> dict[str, list[dict[str, Any]]]:
 
 
 def money(runs: list[ScenarioRun]) -> Money:
-    charges = charged = refunds = twice = 0
+    charges = refunds = twice = 0
+    charged: Counter[str] = Counter()
     for run in runs:
         for row in run.ledger:
             if row.get("kind") == "charge":
                 charges += 1
-                charged += _amount(row)
+                charged[str(row.get("currency") or "").lower()] += _amount(row)
             elif row.get("kind") == "refund":
                 refunds += 1
         per_order = Counter({k: len(v) for k, v in charges_by_order(run).items() if k})
         twice += sum(1 for n in per_order.values() if n > 1)
-    return Money(charges, charged, refunds, twice)
+    return Money(charges, tuple(sorted(charged.items())), refunds, twice)
 
 
 def clock(ts: Any) -> str:
@@ -124,16 +149,39 @@ def finding(run: ScenarioRun) -> str:
 
 
 def reproduce(report: RunReport, run: ScenarioRun) -> str:
-    """The command that runs this scenario again against the same target."""
+    """The command that runs this scenario again against the same target: as many times as
+    this run did (a race may show in one repeat of twenty), under the same gate."""
     cmd = ["nodouble", "run"]
     if report.target.profile:
         cmd += ["--target", report.target.profile]
     if report.environment.extra.get("flaw"):
         cmd += ["--flaw", report.environment.extra["flaw"]]
     cmd += ["--scenario", run.scenario_id]
+    times = sum(1 for r in report.runs if r.scenario_id == run.scenario_id)
+    if times > 1:  # exactly that many, whatever the scenario's tags
+        cmd += ["--repeat", str(times), "--race-repeat", "1"]
+    if run.status == "failed" and run.failure == "hygiene":  # it failed only as gated
+        cmd += ["--gate-hygiene"]
     if report.seed is not None:
         cmd += ["--seed", str(report.seed)]
     return shlex.join(cmd)
+
+
+NO_CHROMIUM = "no Chromium"
+"""How the reason of a browser scenario left out for want of Chromium begins."""
+
+
+def left_out_in_ci(report: RunReport) -> list[ScenarioRun]:
+    """Browser scenario runs left out for want of Chromium in a run made under ``CI=true``
+    (``environment.extra["ci"]``): there they fail the gate, as a CI job that silently
+    stopped testing the browser threats must not read as a pass."""
+    if report.environment.extra.get("ci") != "true":
+        return []
+    return [
+        r
+        for r in report.runs
+        if r.status == "not_applicable" and (r.reason or "").startswith(NO_CHROMIUM)
+    ]
 
 
 @dataclass(frozen=True)
@@ -161,6 +209,8 @@ def verdict(report: RunReport) -> Verdict:
         parts.append(f"{len(report.unattributed)} charge(s) no scenario owns")
     if not applicable:
         parts.append("no scenario applied to this target")
+    if left_out := left_out_in_ci(report):
+        parts.append(f"{len(left_out)} browser scenario run(s) left out under CI: no Chromium")
     held = not parts
     ran = {r.scenario_id for r in applicable}
     untested = [t.id for t in report.threats if not ran & set(t.scenarios)]

@@ -29,7 +29,7 @@ pre{background:#fff;border:1px solid #dde1e7;padding:8px;overflow:auto;white-spa
 .badge{font-weight:700;text-transform:uppercase;font-size:12px;white-space:nowrap}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 img.shot{max-width:100%;border:1px solid #dde1e7;margin:4px 0}
-.muted{color:#6b7280}
+.muted{color:#6b7280}td.ids{word-break:break-all}
 .matrix-wrap{overflow-x:auto}
 table.matrix{width:auto;font-size:12px}table.matrix th{white-space:nowrap}
 table.matrix th.vert{height:190px;vertical-align:bottom;padding:4px 2px}
@@ -53,8 +53,8 @@ td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#
 <body>
 <header>
 <h1>nodouble report: {{ r.target.name }}</h1>
-<div class="muted">target <code>{{ r.target.base_url }}</code> · started {{ r.started.isoformat() }}
- · finished {{ r.finished.isoformat() }} · seed {{ r.seed if r.seed is not none else "none" }}
+<div class="muted">target <code>{{ r.target.base_url }}</code> · started <time datetime="{{ r.started.isoformat() }}">{{ r.started | utc }}</time>
+ · finished <time datetime="{{ r.finished.isoformat() }}">{{ r.finished | utc }}</time> · seed {{ r.seed if r.seed is not none else "none" }}
  · schema {{ r.schema_version }} · nodouble {{ r.tool_version }}</div>
 </header>
 <main>
@@ -62,8 +62,8 @@ td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#
 <div id="verdict" class="verdict {{ 'v-held' if verdict.held else 'v-failed' }}"><b data-testid="verdict">{{ verdict.headline }}</b><div>{{ verdict.detail }}</div></div>
 <div class="cards" id="money">
 <div class="card">charges<b data-testid="money-charges">{{ money.charges }}</b></div>
-<div class="card">amount charged<b data-testid="money-amount">{{ money.charged }}</b></div>
-<div class="card {{ 'failed' if money.double_charged }}">orders charged twice<b data-testid="money-twice">{{ money.double_charged }}</b></div>
+<div class="card">amount charged<b data-testid="money-amount">{{ money.amount() }}</b></div>
+<div class="card {{ 'failed' if money.double_charged }}">orders charged more than once<b data-testid="money-twice">{{ money.double_charged }}</b></div>
 <div class="card">refunds<b data-testid="money-refunds">{{ money.refunds }}</b></div>
 <div class="card passed">passed<b data-testid="passed">{{ s.passed }}</b></div>
 <div class="card failed">failed<b data-testid="failed">{{ s.failed }}</b></div>
@@ -86,8 +86,8 @@ td.invs a{margin-right:6px;font-size:12px}.seq-wrap{overflow-x:auto;background:#
 <p id="summary">{{ s.passed }} passed, {{ s.failed }} failed, {{ s.error }} in error, {{ s.not_applicable }} not applicable; <span data-testid="charges">{{ s.charges }}</span> charge(s) counted across the run.</p>
 {% if r.unattributed %}<h2>Charges no scenario owns</h2>
 <p class="failed"><b>{{ r.unattributed | length }} ledger row(s)</b> were written after every scenario ended, under no order the harness created: the run fails on them.</p>
-<table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>metadata</th><th>account</th></tr></thead><tbody>
-{% for row in r.unattributed %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.account }}</td></tr>
+<table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>currency</th><th>metadata</th><th>account</th></tr></thead><tbody>
+{% for row in r.unattributed %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td>{{ row.currency }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.account }}</td></tr>
 {% endfor %}</tbody></table>{% endif %}
 
 <h2>Environment</h2>
@@ -143,9 +143,9 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 {% endfor %}</tbody></table>{% endif %}
 
 <h3>Verdict</h3>
-<table><thead><tr><th>invariant</th><th>severity</th><th>valid</th><th>message</th><th>counts</th></tr></thead><tbody>
+<table><thead><tr><th>invariant</th><th>severity</th><th>result</th><th>message</th><th>counts</th></tr></thead><tbody>
 {% for c in run.checks %}<tr id="v{{ v.number }}-{{ c.name }}"><td><code>{{ c.name }}</code></td><td>{{ c.severity }}</td>
-<td class="valid-{{ c.valid | string | lower }}">{{ c.valid }}</td><td>{{ c.message }}</td>
+<td class="valid-{{ c.valid | string | lower }}">{{ c.valid | held }}</td><td>{{ c.message }}</td>
 <td>{{ c.counts | words }}</td></tr>
 {% if c.first is not none %}<tr><td colspan="5">first: <pre>{{ c.first | tojson(indent=2) }}</pre>
 {% if c.worst is not none and c.worst != c.first %}worst: <pre>{{ c.worst | tojson(indent=2) }}</pre>{% endif %}</td></tr>{% endif %}
@@ -167,7 +167,7 @@ A racy flaw's catch rate is caught repeats / repeats (needed: {{ '%.0f' % (matri
 <details{% if run.status == 'failed' %} open{% endif %}><summary>Provider ledger ({{ run.ledger | length }} rows)</summary>
 <table><thead><tr><th>id</th><th>kind</th><th>amount</th><th>currency</th><th>intent</th><th>charge</th><th>metadata</th><th>idempotency key</th></tr></thead><tbody>
 {% for row in run.ledger %}<tr><td><code>{{ row.id }}</code></td><td>{{ row.kind }}</td><td>{{ row.amount }}</td><td>{{ row.currency }}</td>
-<td>{{ row.intent_id }}</td><td>{{ row.charge_id }}</td><td><code>{{ row.metadata | tojson }}</code></td><td>{{ row.idempotency_key }}</td></tr>
+<td class="ids">{{ row.intent_id }}</td><td class="ids">{{ row.charge_id }}</td><td class="ids"><code>{{ row.metadata | tojson }}</code></td><td class="ids">{{ row.idempotency_key }}</td></tr>
 {% endfor %}</tbody></table></details>
 
 {% if v.screenshots %}<details open><summary>Screenshots ({{ v.screenshots | length }})</summary>

@@ -15,6 +15,7 @@ from _broken_shop import start_shop, write_profile
 from junitparser import Failure, JUnitXml, Skipped
 from typer.testing import CliRunner
 
+from harness import _cli_run
 from harness._process import ServerProcess
 from harness.cli import app
 from harness.target import REFERENCE_PROFILE
@@ -118,15 +119,18 @@ def test_piped_output_is_one_unwrapped_line_per_scenario(cli: CliRunner) -> None
 
 
 def test_run_against_the_embedded_reference_writes_three_reports(
-    cli: CliRunner, tmp_path: Path
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reports = tmp_path / "reports"
+    scratch = tmp_path / "scratch"  # where the run keeps the target's logs and database
+    monkeypatch.setattr(_cli_run, "scratch", lambda prefix: scratch.mkdir() or scratch)
     result = cli.invoke(
         app,
         ["run", "--no-browser", "--scenario", "api.same_key_sequential", "--repeat", "2",
          "--seed", "7", "--report-dir", str(reports)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert not scratch.exists()  # removed once the run is over, not left in /tmp
     # not a terminal: a plain progress line per run, then a plain line per result
     assert "[1/2 " in result.stdout and "] api.same_key_sequential" in result.stdout
     assert "passed" in result.stdout and "┃" not in result.stdout
@@ -224,3 +228,18 @@ def test_run_checks_the_profile_first_and_names_each_problem(
     assert lines == [lines[0]] and "FAIL read: paid_pointer /x does not resolve" in lines[0]
     assert "fix [api.read_order] path or paid_pointer" in lines[0]
     assert not reports.exists() or not any(reports.iterdir())
+
+
+def test_a_run_started_in_the_same_second_gets_its_own_report_folder(tmp_path: Path) -> None:
+    root = tmp_path / "reports"
+    first = _cli_run.new_run_dir(root, "20261202T052030Z")
+    (first / "report.json").write_text("{}")  # another run's evidence
+    second = _cli_run.new_run_dir(root, "20261202T052030Z")
+    third = _cli_run.new_run_dir(root, "20261202T052030Z")
+    assert [p.name for p in (first, second, third)] == [
+        "20261202T052030Z", "20261202T052030Z-2", "20261202T052030Z-3",
+    ]  # fmt: skip
+    assert (first / "report.json").read_text() == "{}" and not any(second.iterdir())
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(_cli_run.SetupError, match=r"--report-dir .*a-file: is a file, not a"):
+        _cli_run.new_run_dir(tmp_path / "a-file", "20261202T052030Z")

@@ -102,6 +102,8 @@ def test_first_screen_says_the_verdict_and_what_went_wrong(tmp_path: Path, faili
             if failing:
                 assert headline.inner_text() == "FAILED: money lost or at risk"
                 assert page.get_by_test_id("money-twice").inner_text() == "1"
+                # the amount in its currency: three charges of 25.00 USD, none added across
+                assert page.get_by_test_id("money-amount").inner_text() == "75.00 USD"
                 finding = page.get_by_test_id("finding").first
                 assert finding.bounding_box()["y"] < 800  # type: ignore[index]
                 said = finding.inner_text()

@@ -104,6 +104,33 @@ def test_browser_steps_say_what_the_customer_did() -> None:
     ]
 
 
+def test_a_step_that_sent_no_post_is_never_blamed_for_a_charge() -> None:
+    """The page answered the Pay clicks with 'in progress' and the tab then only waited:
+    the checkout charged during the wait, but the wait asked for nothing."""
+    tab = {"url_before": "http://shop/checkout/ord_1", "order_id": "ord_1"}
+    history = [
+        op(0, "invoke", "click", 10, process="tab-1", pay=True, count=4, **tab),
+        op(1, "ok", "click", 100, process="tab-1", posts=[{"url": "/confirm"}], **tab),
+        op(2, "invoke", "wait_state", 110, process="tab-1", want="success", **tab),
+        op(3, "ok", "wait_state", 900, process="tab-1", posts=[], **tab),
+        op(4, "invoke", "reload", 1000, process="tab-1", **tab),
+        op(5, "ok", "reload", 1100, process="tab-1", posts=[], **tab),
+    ]  # fmt: skip
+    rows = [charge("le_1", "ord_1", 500), charge("le_2", "ord_1", 1050)]
+    run = run_of(history, *rows)
+    assert causes(run, rows) == [
+        f"{UNTIED}: only the wait state in tab-1 (op #2) was open, which sent no POST; the "
+        "last step that could have, the 4 Pay clicks in tab-1 (op #0), was answered",
+        "by the reload in tab-1 (op #4)",  # a navigation may charge on GET: still a cause
+    ]
+    # beside a step that did send something, the quiet one makes no ambiguity
+    history[2:2] = [
+        op(6, "invoke", "click", 400, process="tab-2", pay=True, **tab),
+        op(7, "ok", "click", 600, process="tab-2", posts=[{"url": "/c"}], **tab),
+    ]
+    assert cause(run_of(history, *rows), rows[0]) == "by the Pay click in tab-2 (op #6)"
+
+
 def test_no_step_in_flight_after_a_lost_answer_says_nobody_was_waiting() -> None:
     run = run_of(lost_then_retried()[:2], charge("le_1", "ord_1", 1500))
     assert cause(run, run.ledger[0]) == (

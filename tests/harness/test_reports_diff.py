@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
+from harness.history import Op
+from harness.ledger import LedgerEntry
 from harness.reports import Environment, RunReport, ScenarioRun, Target, write_reports
 from harness.reports._diff import diff, render
 from harness.types import ScenarioStatus, Severity
@@ -65,7 +68,7 @@ def test_a_pass_that_fails_on_money_is_a_regression_and_the_way_back_is_not() ->
     assert kinds(bad, good)["b"] == ("improvement", False)
     lines = render(diff(good, bad))
     assert any(line.startswith("REGRESSION  b: passed -> money; b went wrong") for line in lines)
-    assert "1 charged twice" in "\n".join(lines)  # the money figures, in words
+    assert "1 order(s) charged more than once" in "\n".join(lines)  # the money figures, in words
     assert lines[-1].startswith("regressed: 1 scenario(s) regressed, 2 change(s)")
 
 
@@ -123,8 +126,8 @@ def test_money_figures_that_change_are_listed_and_more_doubles_regress() -> None
     new = report(run("a", "failed", "money", [charge("1", "ord_a", 999)]))
     [change] = diff(old, new).changes
     assert change.kind == "money" and not change.regression
-    assert "2 charge(s) of 3000 in total" in change.detail
-    assert "1 charge(s) of 999 in total" in change.detail
+    assert "2 charge(s) of 30.00 USD in total" in change.detail
+    assert "1 charge(s) of 9.99 USD in total" in change.detail
     [back] = diff(new, old).changes
     assert back.regression  # an order charged twice that was not before
 
@@ -182,3 +185,33 @@ def test_history_jsonl_ends_with_unowned_rows(tmp_path: Path) -> None:
     write_reports(report(run("a"), unowned=2), tmp_path)
     records = [json.loads(x)["record"] for x in (tmp_path / "history.jsonl").read_text().split()]
     assert records == ["op", "ledger", "unowned", "unowned"]
+
+
+def _documented(cell: str) -> set[str]:
+    """Field names in backticks, alone (`run`) or as a list (`id, kind, amount`)."""
+    return {name.strip() for span in re.findall(r"`([\w, ]+)`", cell) for name in span.split(",")}
+
+
+def test_history_jsonl_lines_have_the_fields_docs_reports_md_names(tmp_path: Path) -> None:
+    """The writer, fed what the harness really records (``Op.to_json``,
+    ``LedgerEntry.to_row``), writes the fields of the documented schema and no others."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text()
+    section = doc.split("## history.jsonl", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*?) \| .* \|$", section, re.M))
+    rows.pop("record")  # the table's heading
+    ledger_cell = re.search(r"^\| `ledger` \| list \| (.*) \|$", doc, re.M)
+    assert ledger_cell is not None and set(rows) == {"op", "ledger", "unowned"}
+    op_fields = _documented(rows["op"]) - {"invoke", "ok", "fail", "info"}  # type's values
+    row_fields = _documented(ledger_cell.group(1).split("(`harness/_attribution.py`)")[1])
+    entry = LedgerEntry(id="le_1", kind="charge", amount=1500, currency="usd",
+                        intent_id="pi_1", charge_id="ch_1", metadata={"order_id": "ord_a"},
+                        idempotency_key="k", account="sk_test_x", created=1.5, seq=3,
+                        counted_as="ord_a")  # fmt: skip
+    ops = [Op(0, "invoke", "alice", "confirm", {"key": "k"}, 5, None).to_json()]
+    ran = run("a", ledger=[entry.to_row()]).model_copy(update={"history": ops})
+    write_reports(report(ran).model_copy(update={"unattributed": [entry.to_row()]}), tmp_path)
+    lines = [json.loads(x) for x in (tmp_path / "history.jsonl").read_text().splitlines()]
+    got = {line["record"]: set(line) - {"record"} for line in lines}
+    assert got["op"] == op_fields
+    assert got["ledger"] == {"run", "scenario_id", "repeat"} | row_fields
+    assert got["unowned"] == row_fields

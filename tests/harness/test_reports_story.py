@@ -19,7 +19,14 @@ from harness.reports import (
 from harness.reports._html import anchor, to_html
 from harness.reports._model import Threat
 from harness.reports._sequence import MAX_ROWS, svg
-from harness.reports._story import coverage, finding, money, reproduce, verdict
+from harness.reports._story import (
+    amount_words,
+    coverage,
+    finding,
+    money,
+    reproduce,
+    verdict,
+)
 from harness.reports._threats import threat_catalog
 from harness.types import ScenarioStatus, Severity
 
@@ -103,8 +110,24 @@ def test_other_failures_name_the_invariant_in_words() -> None:
 
 def test_money_counts_charges_amounts_and_doubles() -> None:
     found = money([double_charged(), plain("a.b")])
-    assert (found.charges, found.charged, found.double_charged) == (3, 7500, 1)
-    assert found.as_words() == "3 charge(s) of 7500 in total, 0 refund(s), 1 charged twice"
+    assert (found.charges, found.charged, found.double_charged) == (3, (("usd", 7500),), 1)
+    assert found.as_words() == (
+        "3 charge(s) of 75.00 USD in total, 0 refund(s), 1 order(s) charged more than once"
+    )
+
+
+def test_amounts_in_different_currencies_are_never_added() -> None:
+    yen = plain("a.yen")
+    yen.ledger[0].update(amount=300, currency="JPY")
+    odd = plain("a.odd")
+    odd.ledger[0].update(amount=1234, currency="kwd")
+    bare = plain("a.bare")
+    del bare.ledger[0]["currency"]
+    found = money([double_charged(), yen, odd, bare])
+    assert found.charged == (("", 2500), ("jpy", 300), ("kwd", 1234), ("usd", 5000))
+    assert found.amount() == ("2500 (minor units, no currency) + 300 JPY + 1.234 KWD + 50.00 USD")
+    assert money([]).amount() == "0"
+    assert amount_words(-5, "eur") == "-0.05 EUR"
 
 
 def test_verdict_holds_only_without_failures_errors_or_unowned_rows() -> None:
@@ -126,6 +149,17 @@ def test_reproduce_names_profile_scenario_and_seed() -> None:
     seeded = report(run)
     seeded.environment.extra["flaw"] = "no_prg"
     assert reproduce(seeded, run).startswith("nodouble run --flaw no_prg --scenario ")
+
+
+def test_reproduce_runs_a_scenario_as_often_as_the_run_did_under_its_gate() -> None:
+    runs = [double_charged().model_copy(update={"repeat": n}) for n in range(20)]
+    assert reproduce(report(*runs), runs[13]) == (
+        "nodouble run --scenario provider.lost_response --repeat 20 --race-repeat 1 --seed 7"
+    )
+    gated = plain("browser.x", "failed", "hygiene")
+    assert reproduce(report(gated), gated) == (
+        "nodouble run --scenario browser.x --gate-hygiene --seed 7"
+    )
 
 
 def test_coverage_groups_by_threat_with_the_worst_status_and_its_anchor() -> None:
@@ -168,6 +202,63 @@ def test_coverage_lists_every_threat_and_scenario_of_the_catalog_run_or_not() ->
     # each invariant links to its verdict row, which carries that id
     link = "v0-problem_on_5xx"
     assert f'href="#{link}"' in html and f'id="{link}"' in html
+
+
+def test_browser_runs_left_out_under_ci_fail_the_verdict_and_the_exit_code() -> None:
+    from harness._cli_run import exit_code
+
+    left = plain("browser.x", "not_applicable").model_copy(
+        update={"reason": "no Chromium could be found (tried: /usr/bin/chromium)"}
+    )
+    local = report(plain("api.one"), left)
+    assert verdict(local).held and exit_code(local) == 0
+    extra = {"ci": "true"}
+    in_ci = local.model_copy(update={"environment": Environment(python="3", platform="p",
+                                                                extra=extra)})  # fmt: skip
+    said = verdict(in_ci)
+    assert not said.held and exit_code(in_ci) == 1
+    assert said.detail.startswith("1 browser scenario run(s) left out under CI: no Chromium")
+    # left out on purpose (--no-browser) is not a missing Chromium
+    chosen = left.model_copy(update={"reason": "--no-browser"})
+    assert verdict(in_ci.model_copy(update={"runs": [plain("api.one"), chosen]})).held
+
+
+def test_the_page_says_verdicts_and_amounts_in_words() -> None:
+    failed = double_charged().model_copy(
+        update={
+            "checks": [
+                CheckOutcome(name="at_most_one_charge", severity="money", valid=False,
+                             message="charged twice"),
+                CheckOutcome(name="no_lost_payment", severity="money", valid="unknown",
+                             message="never read"),
+                CheckOutcome(name="told_the_truth", severity="money", valid=True,
+                             message="ok"),
+            ]
+        }
+    )  # fmt: skip
+    html = to_html(report(failed), Path("."))
+    cells = re.findall(r'<tr id="v0-(\w+)">.*?<td class="valid-(\w+)">([^<]*)</td>', html, re.S)
+    assert cells == [
+        ("at_most_one_charge", "false", "violated"),
+        ("no_lost_payment", "unknown", "unknown"),
+        ("told_the_truth", "true", "held"),
+    ]
+    assert ">True<" not in html and ">False<" not in html
+    assert 'data-testid="money-amount">50.00 USD</b>' in html
+    assert "2 charge(s) of 50.00 USD in total" in html
+    assert "orders charged more than once<b" in html
+    # the timeline counts from where the diagram does: the retry (op 4, 1000 ms after the
+    # history began) reads 1000 ms in both, not 990 ms after the first operation
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([\d.]+)</td>", html)
+    assert ("4", "1000.0") in rows
+    assert ">1000 ms</text>" in html
+    # the header's times to the second, in UTC, the exact instant kept in the attribute
+    shown = report(failed).model_copy(
+        update={"started": datetime(2026, 12, 2, 5, 20, 36, 860905, tzinfo=UTC)}
+    )
+    assert '2026-12-02T05:20:36.860905+00:00">2026-12-02 05:20:36 UTC</time>' in to_html(
+        shown, Path(".")
+    )
 
 
 def test_the_threat_catalog_is_every_threat_of_the_model_with_its_text() -> None:
