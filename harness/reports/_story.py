@@ -216,9 +216,11 @@ def verdict(report: RunReport) -> Verdict:
     untested = [t.id for t in report.threats if not ran & set(t.scenarios)]
     gap = f"; {len(untested)} of {len(report.threats)} threat(s) not run" if untested else ""
     if held:
+        # A pass speaks only for what ran: with threats left out, the headline says so.
+        scope = f" in the {len(report.threats) - len(untested)} threat(s) tested" if untested else ""
         return Verdict(
             True,
-            "PASSED: no money lost or at risk",
+            f"PASSED: no money lost or at risk{scope}",
             f"{len(applicable)} scenario run(s) judged, each with evidence{gap}",
         )
     headline = "FAILED: money lost or at risk" if money_bad else "FAILED"

@@ -195,6 +195,7 @@ def test_coverage_lists_every_threat_and_scenario_of_the_catalog_run_or_not() ->
     assert rows["api"].run and not rows["gone"].run and not rows["bare"].run
     said = verdict(rep)
     assert said.held and said.detail.endswith("; 2 of 3 threat(s) not run")  # not the gate
+    assert said.headline == "PASSED: no money lost or at risk in the 1 threat(s) tested"
     assert rows["gone"].scenarios[0].anchor == "" and rows["gone"].text == "never run"
     html = to_html(rep, Path("."))
     assert "Not run: gone, bare." in html
