@@ -115,7 +115,10 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "hosted_success_unverified": {"hosted.success_url_unpaid": ("no_lost_payment",)},
     "capture_answer_not_stored": {"capture.client_answer_lost": ("told_the_truth",)},
     "hosted_first_session_only": {"hosted.two_tabs": ("at_most_one_charge",)},
-    "hosted_fulfil_not_once": {"hosted.webhook_after_redirect": ("no_orphan_charge",)},
+    "hosted_fulfil_not_once": {
+        "hosted.webhook_after_redirect": ("no_orphan_charge",),
+        "hosted.webhook_before_redirect": ("no_orphan_charge",),
+    },
 }
 """Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
 for a scenario is violated in a run of that scenario. docs/flaws.md's table says the same
