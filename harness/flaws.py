@@ -114,7 +114,10 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "hosted_redirect_only": {"hosted.redirect_never_comes": ("no_orphan_charge",)},
     "hosted_success_unverified": {"hosted.success_url_unpaid": ("no_lost_payment",)},
     "capture_answer_not_stored": {"capture.client_answer_lost": ("told_the_truth",)},
-    "hosted_first_session_only": {"hosted.two_tabs": ("at_most_one_charge",)},
+    "hosted_first_session_only": {
+        "hosted.two_tabs": ("at_most_one_charge",),
+        "hosted.double_click": ("no_orphan_charge",),
+    },
     "hosted_fulfil_not_once": {
         "hosted.webhook_after_redirect": ("no_orphan_charge",),
         "hosted.webhook_before_redirect": ("no_orphan_charge",),
