@@ -1,7 +1,8 @@
 """3-D Secure scenarios: a card that asks the customer to authenticate, and what people
 do around the challenge (Back, Reload, a second tab, giving up and paying with another
 card, finishing the old challenge afterwards, finishing it without coming back before
-paying again).
+paying again). In that last story the provider's search lags, so only a checkout that
+reads the intent it holds learns of the completion in time (a search finds nothing yet).
 
 The card is the fake provider's ``pm_card_threeDSecure2Required``; the challenge is the
 fake's page. Each story ends with the order paid once: the default invariants judge it
@@ -18,9 +19,11 @@ from scenarios.steps import (
     Authenticate3DS,
     BrowserCheckout,
     ChooseCard,
+    ClearProviderFaults,
     ClickPay,
     Navigate,
     OpenConfirm,
+    ProviderFault,
     ReadOrder,
     Reconcile,
     Step,
@@ -84,6 +87,10 @@ def _abandoned_new_card(spa: bool) -> tuple[Step, ...]:
 
 def _late_then_new_card(spa: bool) -> tuple[Step, ...]:
     return (
+        # search lags, as Stripe documents (up to a minute): nothing that finds payments by
+        # searching the provider (a reconciler, say) learns of the completed challenge
+        # before the other tab's Pay; only reading the intent itself tells
+        ProviderFault(mode="search_lag", lag_ms=60_000),
         *_to_challenge(spa),
         OpenConfirm(tab="t2"),  # another tab, another card, ready to pay
         ChooseCard(tab="t2", payment_method=OTHER_CARD),
@@ -91,6 +98,7 @@ def _late_then_new_card(spa: bool) -> tuple[Step, ...]:
         ClickPay(tab="t2"),  # at once: before anything else has read the intent
         OpenConfirm(tab="t3"),  # told "declined", a customer would pay once more
         ClickPay(tab="t3"),
+        ClearProviderFaults(),  # search is current again for the reconcile window
         Reconcile(),
         ReadOrder(),
     )

@@ -209,7 +209,8 @@ def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() ->
         assert _steps(sc, s.Authenticate3DS), sc.id
         assert "at_most_one_charge" in sc.invariants
         others = frozenset({"browser", "browser_spa", "choose_card", "read_order"})
-        assert sc.missing(others) == ["threeds"]
+        lagged = "late_then_new_card" in sc.id  # search lags: a provider fault
+        assert sc.missing(others) == ["provider_faults", "threeds"] if lagged else ["threeds"]
     late = _steps(get("threeds.abandoned_new_card_ssr"), s.Authenticate3DS)
     assert [a.late for a in late] == [True]  # type: ignore[attr-defined]
     assert _steps(get("threeds.abandoned_new_card_ssr"), s.ChooseCard)[-1].payment_method != (  # type: ignore[attr-defined]
@@ -221,3 +222,6 @@ def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() ->
         late = kinds.index("Authenticate3DS")
         assert steps[late].late  # type: ignore[attr-defined]
         assert kinds[late + 1] == "ClickPay" and steps[late + 1].tab == "t2"  # type: ignore[attr-defined]
+        # search lags from the start until the story is over, then the reconcile window
+        assert kinds[0] == "ProviderFault" and steps[0].mode == "search_lag"  # type: ignore[attr-defined]
+        assert kinds[-3:] == ["ClearProviderFaults", "Reconcile", "ReadOrder"]
