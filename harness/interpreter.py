@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,14 +160,23 @@ class Interpreter:
         if not self.state.orders:
             return
         op = self.history.invoke("harness", "take_stock", {"broke": broke})
-        try:
-            self.reconcile(s.Reconcile(), every_round=True)
-            for order_id in sorted(set(self.state.orders.values())):
-                self.read_order_id(order_id, self.state.creators.get(order_id, "alice"))
-        except Exception as exc:
-            self.history.info(op, {"error": f"{type(exc).__name__}: {exc}"})
-            return
-        self.history.ok(op, {"orders": len(set(self.state.orders.values()))})
+        orders = sorted(set(self.state.orders.values()))
+        errors: list[str] = []
+
+        def attempt(what: str, action: Callable[[], None]) -> None:
+            try:
+                action()
+            except Exception as exc:  # one failed read must not stop the others
+                errors.append(f"{what}: {type(exc).__name__}: {exc}")
+
+        attempt("reconcile wait", partial(self.reconcile, s.Reconcile(), every_round=True))
+        for order_id in orders:
+            user = self.state.creators.get(order_id, "alice")
+            attempt(f"read {order_id}", partial(self.read_order_id, order_id, user))
+        if errors:
+            self.history.info(op, {"orders": len(orders), "errors": errors})
+        else:
+            self.history.ok(op, {"orders": len(orders)})
 
     def step(self, step: s.Step) -> None:
         handler = self._handlers.get(type(step))
