@@ -66,7 +66,7 @@ def open_page(run: _RunBrowser, step: s.OpenHostedPage) -> None:
             f"browser.hosted.pay {hosted.pay!r} matches nothing visible on {_where(page)}"
         )
     driver.click(hosted.pay, count=step.count, delay_ms=step.interval_ms, tab=tab,
-                 extra={"hosted": "open"})  # fmt: skip
+                 extra={"hosted": "open"}, once_sent=step.once_sent)  # fmt: skip
     _shows(page, provider_page.PAY_BUTTON, provider_page.FINAL, success,
            timeout_ms=LANDING_TIMEOUT_MS)  # fmt: skip
     session = provider_page.session_id(page.url)

@@ -98,10 +98,17 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "webhook_no_signature": {"webhooks.forged": ("forged_webhooks_rejected",)},
     "key_not_user_scoped": {"api.other_users_key": ("keys_user_scoped",)},
     "trust_client_amount": {"api.tampered_amount": ("charge_matches_order",)},
-    "threeds_return_confirms": {"threeds.return_then_back_ssr": ("at_most_one_charge",)},
+    "threeds_return_confirms": {
+        "threeds.return_then_back_ssr": ("at_most_one_charge",),
+        "threeds.return_then_back_spa": ("at_most_one_charge",),
+    },
     "threeds_new_intent_per_attempt": {
         "threeds.abandoned_new_card_ssr": ("at_most_one_charge",),
+        "threeds.abandoned_new_card_spa": ("at_most_one_charge",),
         "threeds.two_tabs_ssr": ("at_most_one_charge",),
+        "threeds.two_tabs_spa": ("at_most_one_charge",),
+        "threeds.late_then_new_card_ssr": ("at_most_one_charge",),
+        "threeds.late_then_new_card_spa": ("at_most_one_charge",),
     },
     "capture_error_is_final": {
         "capture.lost_answer": ("no_orphan_charge", "told_the_truth"),
@@ -115,8 +122,15 @@ CAUGHT_BY: dict[str, dict[str, tuple[str, ...]]] = {
     "hosted_redirect_only": {"hosted.redirect_never_comes": ("no_orphan_charge",)},
     "hosted_success_unverified": {"hosted.success_url_unpaid": ("no_lost_payment",)},
     "capture_answer_not_stored": {"capture.client_answer_lost": ("told_the_truth",)},
-    "hosted_first_session_only": {"hosted.two_tabs": ("at_most_one_charge",)},
-    "hosted_fulfil_not_once": {"hosted.webhook_after_redirect": ("no_orphan_charge",)},
+    "hosted_first_session_only": {
+        "hosted.two_tabs": ("at_most_one_charge",),
+        "hosted.double_click": ("no_orphan_charge",),
+    },
+    "hosted_fulfil_not_once": {
+        "hosted.webhook_after_redirect": ("no_orphan_charge",),
+        "hosted.webhook_before_redirect": ("no_orphan_charge",),
+        "hosted.reload_success": ("no_orphan_charge",),
+    },
 }
 """Flaw → scenario → invariants: a flaw is caught only when one of the invariants named
 for a scenario is violated in a run of that scenario. docs/flaws.md's table says the same

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,42 @@ class Interpreter:
                 self.state.round = round_
                 for step in scenario.steps:
                     self.step(step)
+        except Exception as exc:
+            self.take_stock(f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             self.close()
+
+    def take_stock(self, broke: str) -> None:
+        """A step broke the story: still learn what became of the money before giving up.
+
+        The steps left (often a reconcile wait and a read of the order) will not run, yet the
+        charges made before the break are real. So wait as the ``Reconcile`` step does and
+        read back every order the run created: the money checkers then judge what happened,
+        and a double or an orphan charge fails the run instead of hiding behind its error.
+        The run stays an error otherwise; nothing the story did not reach is pretended. A
+        failure here is recorded and never replaces the error that broke the story.
+        """
+        if not self.state.orders:
+            return
+        op = self.history.invoke("harness", "take_stock", {"broke": broke})
+        orders = sorted(set(self.state.orders.values()))
+        errors: list[str] = []
+
+        def attempt(what: str, action: Callable[[], None]) -> None:
+            try:
+                action()
+            except Exception as exc:  # one failed read must not stop the others
+                errors.append(f"{what}: {type(exc).__name__}: {exc}")
+
+        attempt("reconcile wait", partial(self.reconcile, s.Reconcile(), every_round=True))
+        for order_id in orders:
+            user = self.state.creators.get(order_id, "alice")
+            attempt(f"read {order_id}", partial(self.read_order_id, order_id, user))
+        if errors:
+            self.history.info(op, {"orders": len(orders), "errors": errors})
+        else:
+            self.history.ok(op, {"orders": len(orders)})
 
     def step(self, step: s.Step) -> None:
         handler = self._handlers.get(type(step))
@@ -305,7 +340,10 @@ class Interpreter:
     def read_order(self, step: s.ReadOrder) -> None:
         """Record what the checkout shows for ``order``: ``paid`` is True, False, or None
         when the answer cannot tell (an HTTP error, a pointer that does not resolve)."""
-        order_id = self.state.order_id(step.order)
+        self.read_order_id(self.state.order_id(step.order), step.user)
+
+    def read_order_id(self, order_id: str, user: str) -> None:
+        """:meth:`read_order` of an order id, as scenario user ``user``."""
         api = self.profile.api.read_order if self.profile.api is not None else None
         pages = self.profile.browser.read_order if self.profile.browser is not None else None
         if api is None:
@@ -313,14 +351,14 @@ class Interpreter:
                 raise StepError(
                     "ReadOrder needs [api.read_order] or [browser.read_order] in the profile"
                 )
-            self.browser.read_order(self, order_id, step.user)
+            self.browser.read_order(self, order_id, user)
             return
-        values = {"order_id": order_id, "user": self.user_name(step.user)}
+        values = {"order_id": order_id, "user": self.user_name(user)}
 
         def annotate(summary: dict[str, Any]) -> dict[str, Any]:
             return _paid_state(summary, api.paid_pointer, api.paid_value, api.amount_pointer)
 
-        self.api(step.user).request(
+        self.api(user).request(
             "read_order", api.method, render(api.path, values), order_id=order_id,
             annotate=annotate,
         )  # fmt: skip
@@ -464,27 +502,27 @@ class Interpreter:
             raise StepError("the target declares no process control")
         return self.target.process
 
-    def reconcile(self, step: s.Reconcile) -> None:
-        """Wait until the checkout shows every order as the ledger says it is, or until
-        the target's reconcile window has passed. The checkers judge afterwards."""
+    def reconcile(self, step: s.Reconcile, *, every_round: bool = False) -> None:
+        """Wait until the checkout shows every order of this round (``every_round``: of the
+        run) as the ledger says it is, or until the target's reconcile window has passed.
+        The checkers judge afterwards."""
         window = self.profile.reconcile_window_s or 0.0
         op = self.history.invoke(NEMESIS, "reconcile_wait", {"window_s": window})
+        suffix = f"@{self.state.round}"
+        orders = [
+            oid for ref, oid in self.state.orders.items() if every_round or ref.endswith(suffix)
+        ]
         deadline = time.monotonic() + window
         agreed = False
         while not agreed and time.monotonic() < deadline:
             time.sleep(0.25)
-            agreed = all(self._agrees_with_ledger(ref) for ref in self._current_orders())
+            agreed = all(self._agrees_with_ledger(oid) for oid in orders)
         self.state.reconcile_window_passed = True
         self.history.ok(op, {"agreed_early": agreed})
 
-    def _current_orders(self) -> list[str]:
-        suffix = f"@{self.state.round}"
-        return [ref.removesuffix(suffix) for ref in self.state.orders if ref.endswith(suffix)]
-
-    def _agrees_with_ledger(self, ref: str) -> bool:
+    def _agrees_with_ledger(self, order_id: str) -> bool:
         """Whether the checkout shows the order paid exactly when the ledger has a charge.
         Only a hint for leaving the wait early: the checkers judge afterwards."""
-        order_id = self.state.order_id(ref)
         name = self.profile.provider.business_key
         if self.ledger is not None:
             charged = self.ledger.charged(name, order_id)

@@ -14,6 +14,11 @@ into a status:
 - ``error``: the scenario could not run to the end, a fault it armed never fired, or a
   gated checker could not decide (``unknown``). An error is never a pass.
 
+A run that broke is still judged on its money: the interpreter waits out the reconcile
+window and reads back every order before giving up
+(:meth:`~harness.interpreter.Interpreter.take_stock`), so a charge made before the break
+that is doubled or shown unpaid fails the run (money), and the break is named beside it.
+
 Money invariants are always gated; hygiene ones only when the profile's ``gate`` or
 :class:`RunOptions` asks. Hygiene violations outside the gate are still reported.
 """

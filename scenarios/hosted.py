@@ -69,7 +69,7 @@ SCENARIOS = (
         "hosted-double-click",
         (
             BrowserCheckout(),
-            OpenHostedPage(count=2),
+            OpenHostedPage(count=2, once_sent=True),
             PayOnHostedPage(),
             Reconcile(),
             ReadOrder(),

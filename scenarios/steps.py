@@ -322,6 +322,9 @@ class OpenHostedPage:
     tab: str = "t1"
     count: int = 1
     interval_ms: int = 0
+    once_sent: bool = False
+    """Each further click as soon as the click before has sent its POST: both reach the
+    checkout (a second click that beats the first form's request replaces it)."""
     needs = ("browser", "hosted_checkout")
 
 

@@ -1,7 +1,9 @@
 """3-D Secure scenarios: a card that asks the customer to authenticate, and what people
 do around the challenge (Back, Reload, a second tab, giving up and paying with another
 card, finishing the old challenge afterwards, finishing it without coming back before
-paying again).
+paying again). In the stories where a completed challenge must be noticed (the return
+then Back, the completion without a return) the provider's search lags, so only a checkout
+that reads the intent it holds learns of it in time (a search finds nothing yet).
 
 The card is the fake provider's ``pm_card_threeDSecure2Required``; the challenge is the
 fake's page. Each story ends with the order paid once: the default invariants judge it
@@ -18,9 +20,11 @@ from scenarios.steps import (
     Authenticate3DS,
     BrowserCheckout,
     ChooseCard,
+    ClearProviderFaults,
     ClickPay,
     Navigate,
     OpenConfirm,
+    ProviderFault,
     ReadOrder,
     Reconcile,
     Step,
@@ -43,8 +47,23 @@ def _to_challenge(spa: bool) -> tuple[Step, ...]:
     )
 
 
-def _return_then_back(spa: bool) -> tuple[Step, ...]:
+def _search_lagging(*story: Step) -> tuple[Step, ...]:
+    """The story while the provider's search lags (Stripe documents up to a minute), then
+    the reconcile window with search current again. Only the checkout's own read of the
+    intent it holds (its return page, its next Pay) can learn of a completed challenge in
+    time: nothing that finds payments by searching (a reconciler) settles it first, which
+    would otherwise decide the story by a race."""
     return (
+        ProviderFault(mode="search_lag", lag_ms=60_000),
+        *story,
+        ClearProviderFaults(),
+        Reconcile(),
+        ReadOrder(),
+    )
+
+
+def _return_then_back(spa: bool) -> tuple[Step, ...]:
+    return _search_lagging(
         *_to_challenge(spa),
         Authenticate3DS(),
         WaitForState(state="success", timeout_ms=5_000),
@@ -53,8 +72,6 @@ def _return_then_back(spa: bool) -> tuple[Step, ...]:
         Navigate(action="reload"),
         OpenConfirm(tab="t2"),  # the order's confirm page again, and Pay
         ClickPay(tab="t2"),
-        Reconcile(),
-        ReadOrder(),
     )
 
 
@@ -83,7 +100,7 @@ def _abandoned_new_card(spa: bool) -> tuple[Step, ...]:
 
 
 def _late_then_new_card(spa: bool) -> tuple[Step, ...]:
-    return (
+    return _search_lagging(
         *_to_challenge(spa),
         OpenConfirm(tab="t2"),  # another tab, another card, ready to pay
         ChooseCard(tab="t2", payment_method=OTHER_CARD),
@@ -91,8 +108,6 @@ def _late_then_new_card(spa: bool) -> tuple[Step, ...]:
         ClickPay(tab="t2"),  # at once: before anything else has read the intent
         OpenConfirm(tab="t3"),  # told "declined", a customer would pay once more
         ClickPay(tab="t3"),
-        Reconcile(),
-        ReadOrder(),
     )
 
 

@@ -189,11 +189,20 @@ class BrowserDriver:
         delay_ms: float = 0,
         tab: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        once_sent: bool = False,
     ) -> Op:
         """Click ``count`` times on the same spot, ``delay_ms`` apart, without waiting for
-        navigations in between: a double-click or an impatient user."""
+        navigations in between: a double-click or an impatient user.
+
+        ``once_sent``: each further click comes as soon as the tab has sent the POST of the
+        click before (at most :data:`SENT_WAIT_MS` later): the customer clicks again while
+        the first submit is on its way, so both reach the checkout. Without it, a second
+        click that comes before the browser has sent the first form replaces that form,
+        and the checkout sees one POST only.
+        """
         if count < 1:
             raise ValueError(f"click count must be at least 1, not {count}")
+        watch = self._tab(tab)[2]
 
         def action(page: Page) -> None:
             if count == 1:
@@ -208,9 +217,14 @@ class BrowserDriver:
             for i in range(count):
                 if i and delay_ms:
                     page.wait_for_timeout(delay_ms)
+                if i and once_sent:
+                    _await_posts(page, watch, sent + i)
                 page.mouse.click(x, y)
 
+        sent = len(watch.posts)
         value = {"selector": selector, "count": count, "delay_ms": delay_ms, **(extra or {})}
+        if once_sent:
+            value["once_sent"] = True
         return self._operate(tab, "click", action, value)
 
     def wait_until(self, state: str, *, timeout_ms: float, tab: str | None = None) -> Op:
@@ -395,6 +409,18 @@ class BrowserDriver:
         if outcome is not None and "outcome" not in notes:  # an observation may say its own
             result["outcome"] = outcome
         return self.history.ok(invocation, result)
+
+
+SENT_WAIT_MS = 2_000
+"""How long a click ``once_sent`` waits for the POST of the click before it."""
+
+
+def _await_posts(page: Page, watch: TabWatch, count: int) -> None:
+    """Let the tab's events run until it has fired ``count`` POSTs in this operation, or
+    :data:`SENT_WAIT_MS` has passed (the operation's ``posts`` show what was sent)."""
+    deadline = time.monotonic() + SENT_WAIT_MS / 1000
+    while len(watch.posts) < count and time.monotonic() < deadline:
+        page.wait_for_timeout(5)
 
 
 def _first_line(exc: Exception) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from harness.flaws import CAUGHT_BY
 from reference_app import flaws as registry
-from scenarios import get, select
+from scenarios import capture, get, hosted, search_lag, select, threeds
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "flaws.md"
 CODE = re.compile(r"`([^`]+)`")
@@ -82,3 +82,35 @@ def test_named_scenarios_exist_and_check_the_named_invariants(flaw: str) -> None
         checked = get(sid).invariants
         for name in invariants:
             assert name in checked, f"{flaw}: {sid} does not check {name!r} ({checked})"
+
+
+PROVEN_MODULES = (threeds, capture, search_lag, hosted)
+"""The flows where the customer leaves the shop (3-D Secure, hosted Checkout, manual
+capture) and search lag: each of their scenarios must be proven able to fail by a flaw."""
+UNNAMED = re.compile(r"^- `([\w.]+)`: (.+)$")
+
+
+def doc_unnamed() -> dict[str, str]:
+    """Scenario → reason, from the list under "## Scenarios no flaw is named for"."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("\n## Scenarios no flaw is named for\n", 1)[1].split("\n## ", 1)[0]
+    listed: dict[str, str] = {}
+    for line in section.splitlines():
+        match = UNNAMED.match(line)
+        if match:
+            assert match.group(1) not in listed, f"{match.group(1)} listed twice"
+            listed[match.group(1)] = match.group(2)
+    return listed
+
+
+def test_every_scenario_of_the_new_flows_is_named_for_a_flaw_or_says_why_not() -> None:
+    named = {sid for row in CAUGHT_BY.values() for sid in row}
+    listed = doc_unnamed()
+    ids = [s.id for module in PROVEN_MODULES for s in module.SCENARIOS]
+    assert set(listed) <= {s.id for s in select()}, "docs/flaws.md lists unknown scenarios"
+    assert not set(listed) & named, "docs/flaws.md lists as unnamed a scenario CAUGHT_BY names"
+    for sid in ids:
+        assert sid in named or sid in listed, (
+            f"{sid}: name it for a flaw in CAUGHT_BY, or list it with a reason in "
+            "docs/flaws.md (## Scenarios no flaw is named for)"
+        )

@@ -15,6 +15,8 @@ Environment: ``SHOP_PROVIDER_URL``, ``SHOP_API_KEY`` (default ``sk_test_nodouble
 - ``no_idempotency``: every pay request charges, with no key anywhere.
 - ``race``: stores answers and checks "already paid", but check-then-insert with a sleep
   in between and no lock, and no idempotency key at the provider.
+- ``forgetful``: correct, except that a paid cart is never marked paid: the customer is
+  told "paid" and charged once, and the cart reads unpaid for ever (an orphan charge).
 
 Serve it with ``ServerProcess("_broken_shop:create_app", env=shop_env(...))``.
 """
@@ -41,7 +43,7 @@ from harness._process import ServerProcess
 
 HERE = Path(__file__).resolve().parent
 PRICES = {"mug": 1500, "tee": 2500}
-MODES = ("", "no_idempotency", "race")
+MODES = ("", "no_idempotency", "race", "forgetful")
 COOKIE = "shop_token"
 
 
@@ -101,7 +103,7 @@ class Shop:
 
     async def charge(self, cart: Cart, card: str) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        if not self.broken:
+        if self.broken in ("", "forgetful"):
             headers["Idempotency-Key"] = f"shop-{cart.id}-{cart.attempts}"
         form = {
             "amount": str(cart.total), "currency": "usd", "payment_method": card,
@@ -115,8 +117,9 @@ class Shop:
         except httpx.HTTPError as exc:
             return 503, _problem_body(503, "provider unreachable", str(exc))
         if answer.status_code == 200 and answer.json().get("status") == "succeeded":
-            cart.state = "PAID"
-            return 200, {"cart": cart.view()}
+            if self.broken != "forgetful":
+                cart.state = "PAID"
+            return 200, {"cart": {**cart.view(), "state": "PAID"}}
         if answer.status_code == 402:
             cart.attempts += 1
             return 402, _problem_body(402, "card declined", "use another card")

@@ -111,6 +111,17 @@ def test_money_invariants_gate_and_hygiene_ones_only_when_asked() -> None:
     assert _status([lost, hygiene], None, [], ("money",))[2] == "money"
 
 
+def test_a_run_that_broke_still_fails_on_money_and_says_it_broke() -> None:
+    orphan = CheckResult("no_orphan_charge", False, severity="money")
+    held = CheckResult("at_most_one_charge", True, severity="money")
+    broke = "StepError: the page the customer landed on is not the success page"
+    status, reason, failure = _status([held, orphan], broke, [], ("money",))
+    assert (status, failure) == ("failed", "money")
+    assert reason == f"violated: no_orphan_charge (and the run broke: {broke})"
+    undecided = CheckResult("no_orphan_charge", "unknown", severity="money")
+    assert _status([held, undecided], broke, [], ("money",))[:2] == ("error", broke)
+
+
 def test_a_fault_that_never_fired_makes_the_scenario_an_error_never_a_pass() -> None:
     money = CheckResult("at_most_one_charge", True, severity="money")
     status, reason, _ = _status(

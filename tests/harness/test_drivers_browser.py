@@ -128,6 +128,21 @@ def test_double_click_fires_two_posts(
     assert _count(app, "POST /api/pay") == 2
 
 
+def test_a_second_click_once_sent_reaches_the_server_with_the_first(
+    app: ServerProcess, make_driver: Callable[..., BrowserDriver], tmp_path: Path
+) -> None:
+    # a form that takes 300 ms to answer: the second click comes while the first is on its way
+    with make_driver() as drv:
+        drv.new_tab()
+        drv.goto("/checkout?action=/slow%3Fms%3D300")
+        op = drv.click("#pay", count=2, once_sent=True)
+    assert op.value["once_sent"] is True
+    posts = op.value["posts"]
+    # the browser gave up the first form for the second, but only after it was sent
+    assert len(posts) == 2 and posts[0]["url"] == posts[1]["url"], posts
+    assert _count(app, "POST /slow") == 2, posts
+
+
 def test_without_javascript(
     app: ServerProcess, make_driver: Callable[..., BrowserDriver], tmp_path: Path
 ) -> None:

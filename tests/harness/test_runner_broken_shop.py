@@ -19,7 +19,8 @@ from harness.profile import load_profile
 from harness.reports import ScenarioRun
 from harness.runner import Runner, RunOptions
 from harness.target import Target, open_target
-from scenarios import get, select
+from scenarios import Scenario, get, select
+from scenarios.steps import Confirm, CreateOrder, ReadOrder, Reconcile
 
 API_IDS = [s.id for s in select("api.*")]
 
@@ -57,6 +58,13 @@ def no_idempotency(
     provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
     yield from _target(provider, tmp_path_factory.mktemp("noidem"), "no_idempotency")
+
+
+@pytest.fixture(scope="module")
+def forgetful(
+    provider: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    yield from _target(provider, tmp_path_factory.mktemp("forgetful"), "forgetful")
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +176,49 @@ def test_race_passes_sequentially_but_fails_the_burst_every_time(
                 and r["metadata"].get("order_id") == key)  # type: ignore[union-attr]
             for key in run.business_keys
         )  # fmt: skip
+
+
+BREAKS_AFTER_PAYING = Scenario(
+    id="api.breaks_after_paying",
+    title="Pay, then a step that cannot be carried out (an order never created is read)",
+    threat="retry-after-timeout",
+    steps=(CreateOrder(), Confirm(), ReadOrder(order="o2"), Reconcile(), ReadOrder()),
+)
+"""A story that breaks after the charge, before its own reconcile wait and read."""
+
+
+def _run_one(target: Target, tmp: Path, scenario: Scenario) -> ScenarioRun:
+    runner = Runner(target, tmp, RunOptions())
+    try:
+        return runner.run_one(scenario)
+    finally:
+        runner.close()
+
+
+def _take_stock(run: ScenarioRun) -> list[str]:
+    """The operations recorded from the break on: the harness's take-stock and its reads."""
+    fs = [f"{op['process']}:{op['f']}:{op['type']}" for op in run.history]
+    return fs[fs.index("harness:take_stock:invoke") :]
+
+
+def test_a_story_that_breaks_after_paying_still_has_its_money_judged(
+    correct: Target, forgetful: Target, tmp_path: Path
+) -> None:
+    fine = _run_one(correct, tmp_path, BREAKS_AFTER_PAYING)
+    # the charge was judged on a read made after the reconcile wait, and it held; the run
+    # still broke, so it is an error, never a pass
+    assert fine.status == "error" and "used before a step created it" in (fine.reason or "")
+    assert _take_stock(fine)[:5] == [
+        "harness:take_stock:invoke", "nemesis:reconcile_wait:invoke",
+        "nemesis:reconcile_wait:ok", "alice:read_order:invoke", "alice:read_order:ok",
+    ]  # fmt: skip
+    checks = {c.name: c.valid for c in fine.checks}
+    assert checks["no_orphan_charge"] is True and checks["at_most_one_charge"] is True
+
+    orphan = _run_one(forgetful, tmp_path, BREAKS_AFTER_PAYING)
+    # the same break on a shop that forgets the payment: money first, the break is noted
+    assert orphan.status == "failed" and orphan.failure == "money"
+    assert orphan.reason is not None and orphan.reason.startswith("violated: no_orphan_charge")
+    assert "the run broke: StepError" in orphan.reason
+    first = _violation(orphan, "no_orphan_charge")
+    assert first["order_id"] in orphan.business_keys and first["paid"] is False

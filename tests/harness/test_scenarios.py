@@ -209,7 +209,8 @@ def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() ->
         assert _steps(sc, s.Authenticate3DS), sc.id
         assert "at_most_one_charge" in sc.invariants
         others = frozenset({"browser", "browser_spa", "choose_card", "read_order"})
-        assert sc.missing(others) == ["threeds"]
+        lagged = "late_then_new_card" in sc.id or "return_then_back" in sc.id  # search lags
+        assert sc.missing(others) == ["provider_faults", "threeds"] if lagged else ["threeds"]
     late = _steps(get("threeds.abandoned_new_card_ssr"), s.Authenticate3DS)
     assert [a.late for a in late] == [True]  # type: ignore[attr-defined]
     assert _steps(get("threeds.abandoned_new_card_ssr"), s.ChooseCard)[-1].payment_method != (  # type: ignore[attr-defined]
@@ -221,3 +222,9 @@ def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() ->
         late = kinds.index("Authenticate3DS")
         assert steps[late].late  # type: ignore[attr-defined]
         assert kinds[late + 1] == "ClickPay" and steps[late + 1].tab == "t2"  # type: ignore[attr-defined]
+    for name in ("late_then_new_card", "return_then_back"):
+        for spa in ("ssr", "spa"):  # search lags through the story, then the reconcile window
+            steps = get(f"threeds.{name}_{spa}").steps
+            kinds = [type(step).__name__ for step in steps]
+            assert kinds[0] == "ProviderFault" and steps[0].mode == "search_lag"  # type: ignore[attr-defined]
+            assert kinds[-3:] == ["ClearProviderFaults", "Reconcile", "ReadOrder"]
