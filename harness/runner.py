@@ -21,7 +21,9 @@ Money invariants are always gated; hygiene ones only when the profile's ``gate``
 from __future__ import annotations
 
 import platform
+import queue
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -36,6 +38,7 @@ from harness import __version__
 from harness._attribution import Attribution, Share, Window, attribute
 from harness._browsing import BrowserSession
 from harness._preflight import SetupError, check_account
+from harness._schedule import DEFAULT_BROWSER_JOBS, schedule
 from harness.checkers import CheckContext, CheckResult, run_checkers
 from harness.checkers._base import PAYMENT_FS
 from harness.history import History
@@ -68,7 +71,11 @@ class RunOptions:
     seed: int | None = None
     browser: bool = True
     jobs: int = 4
-    """How many scenario runs may share the target at once (1: one after another)."""
+    """How many API and webhook scenario runs may share the target at once (1: every run
+    one after another, browser ones too)."""
+    browser_jobs: int = DEFAULT_BROWSER_JOBS
+    """How many browser scenario runs may overlap, each in its own browser contexts of one
+    Chromium (1: one after another)."""
     gate: tuple[Severity, ...] | None = None
     """What fails a scenario; ``None``: the profile's ``gate``."""
     preflight: bool = True
@@ -89,32 +96,6 @@ class _Executed:
     window: Window
 
 
-EXCLUSIVE_NEEDS = frozenset({"provider_faults", "process"})
-"""Scenarios that change shared state (the provider's faults, the target process) run alone."""
-
-
-def schedule(
-    items: Sequence[tuple[Scenario, int]],
-) -> tuple[list[int], list[int], list[int]]:
-    """Split run indexes into (alone, browser, shared).
-
-    ``alone``: they arm provider faults or kill the target, which every concurrent run
-    would feel, so each runs with nothing else going on. ``browser``: one Chromium driven
-    from one thread (Playwright's sync API is single-threaded), one after another.
-    ``shared``: API and webhook scenarios touch only their own orders, keys, users and
-    proxy, so they run side by side with each other and with the browser ones.
-    """
-    alone, browser, shared = [], [], []
-    for index, (scenario, _) in enumerate(items):
-        if scenario.needs & EXCLUSIVE_NEEDS:
-            alone.append(index)
-        elif "browser" in scenario.needs:
-            browser.append(index)
-        else:
-            shared.append(index)
-    return alone, browser, shared
-
-
 @dataclass
 class Runner:
     target: Target
@@ -126,6 +107,11 @@ class Runner:
     """Where the provider's ledger is read; ``None``: the one the profile names
     (:func:`harness.ledger_sources.open_source`), opened on first use."""
     _browser: BrowserSession | None = None
+    _browser_thread: int | None = None
+    """The thread that launched (and alone may close) the shared Chromium."""
+    _attached: dict[int, BrowserSession] = field(default_factory=dict)
+    """Thread → its own session on the shared Chromium (:meth:`_browser_session`)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _own_source: bool = False
 
     def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
@@ -158,8 +144,7 @@ class Runner:
                     one(index)
                 with ThreadPoolExecutor(self.options.jobs, "nodouble-run") as pool:
                     pending = [pool.submit(one, index) for index in shared]
-                    for index in browser:  # here, in the thread that owns Chromium
-                        one(index)
+                    self._browser_runs(browser, one)
                     for future in pending:
                         future.result()
             order = sorted(done)
@@ -194,17 +179,62 @@ class Runner:
     def _race_repeat(self) -> int:
         return max(1, self.options.race_repeat)
 
+    def _browser_runs(self, indexes: list[int], one: Callable[[int], None]) -> None:
+        """Carry out the browser runs ``indexes`` (longest first), up to
+        ``options.browser_jobs`` at once: this thread drives the Chromium it launches, and
+        each helper thread attaches a session of its own to it, which it closes itself
+        (a Playwright instance belongs to the thread that started it)."""
+        workers = min(max(1, self.options.browser_jobs), len(indexes))
+        if workers > 1:
+            self._browser_session()  # launched here, so that it outlives the helpers
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in indexes:
+            todo.put(index)
+        failures: list[BaseException] = []
+
+        def drain() -> None:
+            while not failures:
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                one(index)
+
+        def helper() -> None:
+            try:
+                drain()
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                self._detach()
+
+        helpers = [
+            threading.Thread(target=helper, name=f"nodouble-browser-{n}", daemon=True)
+            for n in range(1, workers)
+        ]
+        for thread in helpers:
+            thread.start()
+        try:
+            drain()
+        finally:
+            for thread in helpers:
+                thread.join()
+        if failures:
+            raise failures[0]
+
     def close(self) -> str | None:
         """Close the shared Chromium, if one was started; returns its version. A ledger
         source the runner opened itself is closed too."""
         if self._own_source and self.source is not None:
             self.source.close()
             self.source, self._own_source = None, False
+        self._detach()
         if self._browser is None:
             return None
         version = self._browser.version
         self._browser.close()
         self._browser = None
+        self._browser_thread = None
         return version
 
     def run_one(self, scenario: Scenario, repeat: int = 0) -> ScenarioRun:
@@ -385,9 +415,27 @@ class Runner:
         )
 
     def _browser_session(self) -> BrowserSession:
-        if self._browser is None:
-            self._browser = BrowserSession.launch()
-        return self._browser
+        """The calling thread's session: the Chromium itself in the thread that launched it
+        (on first use), a session attached to it in any other thread."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._browser is None:
+                shared = self.options.browser_jobs > 1 and self.options.jobs > 1
+                self._browser = BrowserSession.launch(shared=shared)
+                self._browser_thread = me
+            if me == self._browser_thread:
+                return self._browser
+            session = self._attached.get(me)
+            if session is None:
+                session = self._attached[me] = self._browser.attach()
+            return session
+
+    def _detach(self) -> None:
+        """Close the calling thread's attached session, if it has one."""
+        with self._lock:
+            session = self._attached.pop(threading.get_ident(), None)
+        if session is not None:
+            session.close()
 
 
 def _accounts(run: ScenarioRun) -> list[str]:
