@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,13 +114,17 @@ class Runner:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _own_source: bool = False
 
-    def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
+    def run(
+        self,
+        scenarios: Sequence[Scenario],
+        progress: Progress | None = None,
+        times: Mapping[str, int] | None = None,
+    ) -> RunReport:
+        """Carry out every run of ``scenarios`` (scheduled by :func:`schedule`), then judge
+        them all. ``times``: how many runs a scenario id gets; by default ``repeat``, and
+        ``race_repeat`` times as many for a scenario tagged ``race``."""
         started = datetime.now(UTC)
-        items = [
-            (s, r)
-            for s in scenarios
-            for r in range(self.options.repeat * (self._race_repeat if "race" in s.tags else 1))
-        ]
+        items = [(s, r) for s in scenarios for r in range(self._times(s, times))]
         if self.options.preflight:
             self._ledger.check()
             if self._ledger.account_probe:
@@ -175,9 +179,11 @@ class Runner:
             unattributed=[e.to_row() for e in orphans],
         )
 
-    @property
-    def _race_repeat(self) -> int:
-        return max(1, self.options.race_repeat)
+    def _times(self, scenario: Scenario, times: Mapping[str, int] | None) -> int:
+        if times is not None and scenario.id in times:
+            return max(1, times[scenario.id])
+        race = max(1, self.options.race_repeat) if "race" in scenario.tags else 1
+        return self.options.repeat * race
 
     def _browser_runs(self, indexes: list[int], one: Callable[[int], None]) -> None:
         """Carry out the browser runs ``indexes`` (longest first), up to
