@@ -444,6 +444,10 @@ class Runner:
             session.close()
 
 
+PROVIDER_PAYMENT_FS = frozenset({"hosted_pay_off_page"})
+"""Operations that pay on the provider's side without a click in a checkout page."""
+
+
 def _accounts(run: ScenarioRun) -> list[str]:
     """The provider accounts of the ledger rows a run owns."""
     return [str(row["account"]) for row in run.ledger if row.get("account")]
@@ -461,10 +465,19 @@ def _ambiguous(run: ScenarioRun) -> list[str]:
 
 
 def _busy(history: History) -> tuple[tuple[float, float], ...]:
-    """Wall-clock spans of the run's payment requests (confirms, submits, Pay clicks)."""
+    """Wall-clock spans of the run's payment requests: confirms, submits, Pay clicks, and
+    the clicks on the provider's own pages that complete a payment (its hosted page's Pay,
+    a 3-D Secure answer, a payment made off the page)."""
     spans: list[tuple[float, float]] = []
     for invoke, completion in history.pairs():
-        if invoke.f in PAYMENT_FS or invoke.value.get("pay"):
+        value = invoke.value
+        on_provider_page = value.get("hosted") == "provider_pay" or "challenge" in value
+        if (
+            invoke.f in PAYMENT_FS
+            or invoke.f in PROVIDER_PAYMENT_FS
+            or value.get("pay")
+            or (invoke.f == "click" and on_provider_page)
+        ):
             end = completion if completion is not None else history.ops[-1]
             spans.append((history.wall(invoke), history.wall(end)))
     return tuple(spans)
