@@ -148,7 +148,7 @@ class Runner:
                     one(index)
                 with ThreadPoolExecutor(self.options.jobs, "nodouble-run") as pool:
                     pending = [pool.submit(one, index) for index in shared]
-                    self._browser_runs(browser, one)
+                    self._browser_runs(browser, [items[i][0] for i in browser], one)
                     for future in pending:
                         future.result()
             order = sorted(done)
@@ -185,13 +185,16 @@ class Runner:
         race = max(1, self.options.race_repeat) if "race" in scenario.tags else 1
         return self.options.repeat * race
 
-    def _browser_runs(self, indexes: list[int], one: Callable[[int], None]) -> None:
-        """Carry out the browser runs ``indexes`` (longest first), up to
-        ``options.browser_jobs`` at once: this thread drives the Chromium it launches, and
-        each helper thread attaches a session of its own to it, which it closes itself
-        (a Playwright instance belongs to the thread that started it)."""
+    def _browser_runs(
+        self, indexes: list[int], scenarios: list[Scenario], one: Callable[[int], None]
+    ) -> None:
+        """Carry out the browser runs ``indexes`` (longest first; ``scenarios``: each
+        one's scenario), up to ``options.browser_jobs`` at once: this thread drives the
+        Chromium it launches, and each helper thread attaches a session of its own to it,
+        which it closes itself (a Playwright instance belongs to the thread that started
+        it)."""
         workers = min(max(1, self.options.browser_jobs), len(indexes))
-        if workers > 1:
+        if workers > 1 and any(self._not_applicable(s) is None for s in scenarios):
             self._browser_session()  # launched here, so that it outlives the helpers
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in indexes:
@@ -262,14 +265,8 @@ class Runner:
             "threat_id": scenario.threat, "threat_link": threat_link(scenario.threat),
             "repeat": repeat,
         }  # fmt: skip
-        unavailable = {**self._ledger.unavailable, **self.unavailable}
-        lacking = sorted(set(scenario.needs) & set(unavailable))
-        if lacking:
-            why = unavailable[lacking[0]]
-            return ScenarioRun(**base, status="not_applicable", reason=why)
-        missing = scenario.missing(self.target.capabilities)
-        if missing:
-            why = f"the target does not declare: {', '.join(missing)}"
+        why = self._not_applicable(scenario)
+        if why is not None:
             return ScenarioRun(**base, status="not_applicable", reason=why)
         run_id = uuid.uuid4().hex[:10]
         artifacts = self.report_dir / "artifacts" / f"{scenario.id}-{repeat}"
@@ -295,6 +292,17 @@ class Runner:
         )  # fmt: skip
         duration = round(time.monotonic() - started, 3)
         return _Executed(scenario, base, history, interp, error, duration, window)
+
+    def _not_applicable(self, scenario: Scenario) -> str | None:
+        """Why ``scenario`` cannot run here (``None``: it can)."""
+        unavailable = {**self._ledger.unavailable, **self.unavailable}
+        lacking = sorted(set(scenario.needs) & set(unavailable))
+        if lacking:
+            return unavailable[lacking[0]]
+        missing = scenario.missing(self.target.capabilities)
+        if missing:
+            return f"the target does not declare: {', '.join(missing)}"
+        return None
 
     def _again_alone(self, scenario: Scenario, repeat: int, first: ScenarioRun) -> ScenarioRun:
         """Run a scenario again with nothing beside it, after concurrent runs left ledger rows

@@ -153,3 +153,14 @@ def test_two_browser_scenarios_overlap_and_both_pass(
     assert a_start < b_end and b_start < a_end, "the two runs did not overlap"
     assert len(pids) == 1, "one helper thread attaches once"
     assert report.environment.chromium is not None
+
+
+def test_no_chromium_is_launched_for_browser_runs_that_cannot_run(
+    target: Target, tmp_path: Path
+) -> None:
+    why = "no Chromium could be found (a test says so)"
+    unavailable = {"browser": why, "browser_spa": why}
+    runner = Runner(target, tmp_path, RunOptions(browser_jobs=2), unavailable=unavailable)
+    report = runner.run([get(i) for i in IDS])
+    assert [(r.status, r.reason) for r in report.runs] == [("not_applicable", why)] * len(IDS)
+    assert report.environment.chromium is None  # never launched
