@@ -24,8 +24,8 @@ EXCLUSIVE_NEEDS = frozenset({"provider_faults", "process"})
 """Scenarios that change shared state (the provider's faults, the target process) run alone."""
 
 DEFAULT_BROWSER_JOBS = 2
-"""Browser runs that overlap by default (``--browser-jobs``): on 2 cores a third mostly
-waits for the CPU."""
+"""Browser runs that overlap by default (``--browser-jobs``), sized for a 2-core machine
+where they share the cores with the API runs beside them (3 measured no better)."""
 
 STEP_S = 0.1
 """What an ordinary step (one request) is taken to cost, in seconds."""
