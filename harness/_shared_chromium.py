@@ -13,6 +13,11 @@ executable, flags and headless mode) plus ``--remote-debugging-port``. Before a 
 drives anything through the port it checks that the browser answering there is the one
 the host launched (the same browser process id): a port taken meanwhile by another
 program fails loudly instead of driving somebody else's browser.
+
+One side effect, from how Playwright attaches over CDP: an attached instance also sees the
+pages of the other threads' contexts (as pages of its default context, which the harness
+never uses) and listens to their events. Each run drives only pages of the contexts it
+created; the cost is some DevTools traffic per extra thread.
 """
 
 from __future__ import annotations
