@@ -27,8 +27,9 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from harness import _threeds
+from harness import _shared_chromium, _threeds
 from harness._redact import redact_text
+from harness._shared_chromium import Endpoint
 from harness.browser import find_chromium
 from harness.drivers.browser import BrowserDriver, launch_chromium
 from harness.history import Op
@@ -46,19 +47,41 @@ READ_TIMEOUT_MS = 3_000
 
 @dataclass
 class BrowserSession:
-    """A Chromium shared by every scenario run of a harness run."""
+    """A Chromium shared by every scenario run of a harness run, as one thread drives it.
+
+    Each scenario run gets its own browser contexts (:class:`BrowserDriver`). A session
+    launched ``shared`` lets other threads :meth:`attach` sessions of their own to the
+    same Chromium (:mod:`harness._shared_chromium`), so browser runs can overlap.
+    """
 
     playwright: Playwright
     browser: Browser
     drivers: dict[int, _RunBrowser] = field(default_factory=dict)
+    endpoint: Endpoint | None = None
+    """Where other threads attach; ``None``: this thread only."""
 
     @classmethod
-    def launch(cls) -> BrowserSession:
+    def launch(cls, shared: bool = False) -> BrowserSession:
         lookup = find_chromium()
         if not lookup.found:
             raise RuntimeError(f"no Chromium to drive: {lookup.explain()}")
         playwright = sync_playwright().start()
-        return cls(playwright, launch_chromium(playwright, lookup.executable))
+        try:
+            if not shared:
+                return cls(playwright, launch_chromium(playwright, lookup.executable))
+            browser, endpoint = _shared_chromium.launch_shared(playwright, lookup.executable)
+        except BaseException:
+            playwright.stop()
+            raise
+        return cls(playwright, browser, endpoint=endpoint)
+
+    def attach(self) -> BrowserSession:
+        """A session for the calling thread, on this session's Chromium (launched
+        ``shared``); the calling thread must :meth:`close` it."""
+        if self.endpoint is None:
+            raise RuntimeError("this Chromium was not launched to be shared between threads")
+        playwright, browser = _shared_chromium.attach(self.endpoint)
+        return BrowserSession(playwright, browser)
 
     @property
     def version(self) -> str:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness._preflight import SetupError
+from harness._schedule import DEFAULT_BROWSER_JOBS
 from harness.browser import find_chromium
 from harness.ledger_sources import open_source
 from harness.ledger_sources._keys import read_test_key
@@ -48,6 +49,7 @@ def execute(
     race_repeat: int = 3,
     gate_hygiene: bool = False,
     flaw: str | None = None,
+    browser_jobs: int = DEFAULT_BROWSER_JOBS,
 ) -> int:
     profile = _load(target, err)
     if profile is None:
@@ -96,6 +98,7 @@ def execute(
         gate = (*gate, "hygiene")
     options = RunOptions(
         repeat=repeat, seed=seed, jobs=jobs, race_repeat=race_repeat, gate=gate,
+        browser_jobs=browser_jobs,
         preflight=False,  # the doctor's checks above covered the provider and the account
     )  # fmt: skip
     runner = Runner(live, report_dir, options, unavailable=unavailable, source=source)

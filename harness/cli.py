@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from harness._schedule import DEFAULT_BROWSER_JOBS
+
 app = typer.Typer(
     name="nodouble",
     help="Prove that a checkout never charges a customer twice.",
@@ -189,8 +191,22 @@ def run(
         str | None, typer.Option(help="Database for the embedded reference app.")
     ] = None,
     jobs: Annotated[
-        int, typer.Option(help="Scenario runs that may share the target at once.", min=1)
+        int,
+        typer.Option(
+            help="API and webhook scenario runs that may share the target at once; 1: every "
+            "run one after another, browser ones too.",
+            min=1,
+        ),
     ] = 4,
+    browser_jobs: Annotated[
+        int,
+        typer.Option(
+            help="Browser scenario runs that may overlap, each in browser contexts of its own "
+            "in one Chromium (runs that arm provider faults or kill the target always run "
+            "alone).",
+            min=1,
+        ),
+    ] = DEFAULT_BROWSER_JOBS,
     race_repeat: Annotated[
         int, typer.Option(help="Run scenarios tagged 'race' N times as often.", min=1)
     ] = 3,
@@ -222,7 +238,7 @@ def run(
         target=target, pattern=scenario, tags=tuple(tag or ()), report_root=report_dir,
         repeat=repeat, seed=seed, browser=browser, database_url=database_url,
         console=console, err=err, jobs=jobs, race_repeat=race_repeat,
-        gate_hygiene=gate_hygiene, flaw=flaw,
+        gate_hygiene=gate_hygiene, flaw=flaw, browser_jobs=browser_jobs,
     )  # fmt: skip
     raise typer.Exit(code)
 

@@ -11,18 +11,21 @@ named for it. A flaw whose runs failed only in other ways (other invariants, oth
 scenarios) is *caught_unrelated*: reported, never counted as caught, and the matrix fails.
 That keeps a flaw from looking caught because of a broken scenario or a noisy checker.
 
-Racy flaws show only when requests interleave. Their named scenarios (and every ``race``
-tagged one) are repeated ``repeat`` times in all; a repeat catches the flaw if a named
-invariant was violated in one of them, and the flaw must be caught in at least 95 % of
-the repeats (19 of 20). The baseline repeats the same scenarios, so a catch is never a
-false alarm the correct checkout would raise too; it passes only if no run of it found any
-violation at all, hygiene ones included (a run status ``passed`` with an ungated hygiene
-finding still fails the baseline).
+Racy flaws show only when requests interleave. Their named scenarios are repeated
+``repeat`` times in all (every other scenario runs once); a repeat catches the flaw if a
+named invariant was violated in one of them, and the flaw must be caught in at least 95 %
+of the repeats (19 of 20). The baseline runs every chosen scenario and repeats those
+scenarios and every ``race`` tagged one, so a catch is never a false alarm the correct
+checkout would raise too; it passes only if no run of it found any violation at all,
+hygiene ones included (a run status ``passed`` with an ungated hygiene finding still fails
+the baseline).
 
 ``named_only`` (``nodouble flaws --named-only``; the test suite runs it) runs each flaw
 only against its named scenarios, and the baseline against their union.
 
-Flaws run in parallel worker processes (``jobs``), one stack and one Chromium each.
+Flaws run in parallel worker processes (``jobs``), one stack and one Chromium each: a
+flaw's stack starts once and serves all its runs, which the runner schedules as
+``nodouble run`` does (faults and crashes alone, the rest side by side, longest first).
 """
 
 from __future__ import annotations
@@ -224,8 +227,8 @@ def plan(flaws: Sequence[str], scenario_ids: Sequence[str], *, named_only: bool)
         if not mine:
             continue
         scenarios[flaw] = mine
-        if is_racy(flaw):
-            repeated[flaw] = [s for s in mine if s in race or s in CAUGHT_BY[flaw]]
+        if is_racy(flaw):  # only what its rate counts: its named scenarios
+            repeated[flaw] = [s for s in mine if s in CAUGHT_BY[flaw]]
     used = {s for ids in scenarios.values() for s in ids}
     base = [s.id for s in chosen if not named_only or s.id in used]
     scenarios = {BASELINE: base, **scenarios}
@@ -245,11 +248,10 @@ def run_flaw_job(
     report_dir: str,
     browser: bool,
 ) -> JobResult:
-    """Run the scenarios against a fresh stack with ``flaw`` on (``baseline``: none).
-
-    Pass 0 runs every scenario once, one after another (racy scenarios must not share the
-    stack with anything else); then the ``repeat_ids`` run again until each has ``repeat``
-    runs.
+    """Run the scenarios against one fresh stack with ``flaw`` on (``baseline``: none):
+    every scenario once, and the ``repeat_ids`` ``repeat`` times in all, in one
+    :meth:`Runner.run`, so they share the stack the way ``nodouble run`` schedules them
+    (runs that arm provider faults or kill the target alone, the others side by side).
     """
     started = time.monotonic()
     scenarios = {s.id: s for s in select() if s.id in scenario_ids}
@@ -271,13 +273,9 @@ def run_flaw_job(
     except Exception as exc:
         return JobResult(flaw, [], time.monotonic() - started, error=f"cannot start: {exc}")
     runner = Runner(live, out, RunOptions(), unavailable=unavailable)
+    times = {s.id: repeat if s.id in repeat_ids else 1 for s in ordered}
     try:
-        for scenario in ordered:
-            runs.append(runner.run_one(scenario, 0))
-        again = [s for s in ordered if s.id in repeat_ids]
-        for n in range(1, repeat):
-            for scenario in again:
-                runs.append(runner.run_one(scenario, n))
+        runs = runner.run(ordered, times=times).runs
     finally:
         chromium = runner.close()
         live.stop()

@@ -26,11 +26,13 @@ Money invariants are always gated; hygiene ones only when the profile's ``gate``
 from __future__ import annotations
 
 import platform
+import queue
 import sys
+import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +43,7 @@ from harness import __version__
 from harness._attribution import Attribution, Share, Window, attribute
 from harness._browsing import BrowserSession
 from harness._preflight import SetupError, check_account
+from harness._schedule import DEFAULT_BROWSER_JOBS, schedule
 from harness.checkers import CheckContext, CheckResult, run_checkers
 from harness.checkers._base import PAYMENT_FS
 from harness.history import History
@@ -74,7 +77,11 @@ class RunOptions:
     seed: int | None = None
     browser: bool = True
     jobs: int = 4
-    """How many scenario runs may share the target at once (1: one after another)."""
+    """How many API and webhook scenario runs may share the target at once (1: every run
+    one after another, browser ones too)."""
+    browser_jobs: int = DEFAULT_BROWSER_JOBS
+    """How many browser scenario runs may overlap, each in its own browser contexts of one
+    Chromium (1: one after another)."""
     gate: tuple[Severity, ...] | None = None
     """What fails a scenario; ``None``: the profile's ``gate``."""
     preflight: bool = True
@@ -95,32 +102,6 @@ class _Executed:
     window: Window
 
 
-EXCLUSIVE_NEEDS = frozenset({"provider_faults", "process"})
-"""Scenarios that change shared state (the provider's faults, the target process) run alone."""
-
-
-def schedule(
-    items: Sequence[tuple[Scenario, int]],
-) -> tuple[list[int], list[int], list[int]]:
-    """Split run indexes into (alone, browser, shared).
-
-    ``alone``: they arm provider faults or kill the target, which every concurrent run
-    would feel, so each runs with nothing else going on. ``browser``: one Chromium driven
-    from one thread (Playwright's sync API is single-threaded), one after another.
-    ``shared``: API and webhook scenarios touch only their own orders, keys, users and
-    proxy, so they run side by side with each other and with the browser ones.
-    """
-    alone, browser, shared = [], [], []
-    for index, (scenario, _) in enumerate(items):
-        if scenario.needs & EXCLUSIVE_NEEDS:
-            alone.append(index)
-        elif "browser" in scenario.needs:
-            browser.append(index)
-        else:
-            shared.append(index)
-    return alone, browser, shared
-
-
 @dataclass
 class Runner:
     target: Target
@@ -132,15 +113,24 @@ class Runner:
     """Where the provider's ledger is read; ``None``: the one the profile names
     (:func:`harness.ledger_sources.open_source`), opened on first use."""
     _browser: BrowserSession | None = None
+    _browser_thread: int | None = None
+    """The thread that launched (and alone may close) the shared Chromium."""
+    _attached: dict[int, BrowserSession] = field(default_factory=dict)
+    """Thread → its own session on the shared Chromium (:meth:`_browser_session`)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _own_source: bool = False
 
-    def run(self, scenarios: Sequence[Scenario], progress: Progress | None = None) -> RunReport:
+    def run(
+        self,
+        scenarios: Sequence[Scenario],
+        progress: Progress | None = None,
+        times: Mapping[str, int] | None = None,
+    ) -> RunReport:
+        """Carry out every run of ``scenarios`` (scheduled by :func:`schedule`), then judge
+        them all. ``times``: how many runs a scenario id gets; by default ``repeat``, and
+        ``race_repeat`` times as many for a scenario tagged ``race``."""
         started = datetime.now(UTC)
-        items = [
-            (s, r)
-            for s in scenarios
-            for r in range(self.options.repeat * (self._race_repeat if "race" in s.tags else 1))
-        ]
+        items = [(s, r) for s in scenarios for r in range(self._times(s, times))]
         if self.options.preflight:
             self._ledger.check()
             if self._ledger.account_probe:
@@ -164,8 +154,7 @@ class Runner:
                     one(index)
                 with ThreadPoolExecutor(self.options.jobs, "nodouble-run") as pool:
                     pending = [pool.submit(one, index) for index in shared]
-                    for index in browser:  # here, in the thread that owns Chromium
-                        one(index)
+                    self._browser_runs(browser, [items[i][0] for i in browser], one)
                     for future in pending:
                         future.result()
             order = sorted(done)
@@ -197,9 +186,57 @@ class Runner:
             threats=threat_catalog(),
         )
 
-    @property
-    def _race_repeat(self) -> int:
-        return max(1, self.options.race_repeat)
+    def _times(self, scenario: Scenario, times: Mapping[str, int] | None) -> int:
+        if times is not None and scenario.id in times:
+            return max(1, times[scenario.id])
+        race = max(1, self.options.race_repeat) if "race" in scenario.tags else 1
+        return self.options.repeat * race
+
+    def _browser_runs(
+        self, indexes: list[int], scenarios: list[Scenario], one: Callable[[int], None]
+    ) -> None:
+        """Carry out the browser runs ``indexes`` (longest first; ``scenarios``: each
+        one's scenario), up to ``options.browser_jobs`` at once: this thread drives the
+        Chromium it launches, and each helper thread attaches a session of its own to it,
+        which it closes itself (a Playwright instance belongs to the thread that started
+        it)."""
+        workers = min(max(1, self.options.browser_jobs), len(indexes))
+        if workers > 1 and any(self._not_applicable(s) is None for s in scenarios):
+            self._browser_session()  # launched here, so that it outlives the helpers
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in indexes:
+            todo.put(index)
+        failures: list[BaseException] = []
+
+        def drain() -> None:
+            while not failures:
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                one(index)
+
+        def helper() -> None:
+            try:
+                drain()
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                self._detach()
+
+        helpers = [
+            threading.Thread(target=helper, name=f"nodouble-browser-{n}", daemon=True)
+            for n in range(1, workers)
+        ]
+        for thread in helpers:
+            thread.start()
+        try:
+            drain()
+        finally:
+            for thread in helpers:
+                thread.join()
+        if failures:
+            raise failures[0]
 
     def close(self) -> str | None:
         """Close the shared Chromium, if one was started; returns its version. A ledger
@@ -207,11 +244,13 @@ class Runner:
         if self._own_source and self.source is not None:
             self.source.close()
             self.source, self._own_source = None, False
+        self._detach()
         if self._browser is None:
             return None
         version = self._browser.version
         self._browser.close()
         self._browser = None
+        self._browser_thread = None
         return version
 
     def run_one(self, scenario: Scenario, repeat: int = 0) -> ScenarioRun:
@@ -233,14 +272,8 @@ class Runner:
             "threat_id": scenario.threat, "threat_link": threat_link(scenario.threat),
             "repeat": repeat,
         }  # fmt: skip
-        unavailable = {**self._ledger.unavailable, **self.unavailable}
-        lacking = sorted(set(scenario.needs) & set(unavailable))
-        if lacking:
-            why = unavailable[lacking[0]]
-            return ScenarioRun(**base, status="not_applicable", reason=why)
-        missing = scenario.missing(self.target.capabilities)
-        if missing:
-            why = f"the target does not declare: {', '.join(missing)}"
+        why = self._not_applicable(scenario)
+        if why is not None:
             return ScenarioRun(**base, status="not_applicable", reason=why)
         run_id = uuid.uuid4().hex[:10]
         artifacts = self.report_dir / "artifacts" / f"{scenario.id}-{repeat}"
@@ -266,6 +299,17 @@ class Runner:
         )  # fmt: skip
         duration = round(time.monotonic() - started, 3)
         return _Executed(scenario, base, history, interp, error, duration, window)
+
+    def _not_applicable(self, scenario: Scenario) -> str | None:
+        """Why ``scenario`` cannot run here (``None``: it can)."""
+        unavailable = {**self._ledger.unavailable, **self.unavailable}
+        lacking = sorted(set(scenario.needs) & set(unavailable))
+        if lacking:
+            return unavailable[lacking[0]]
+        missing = scenario.missing(self.target.capabilities)
+        if missing:
+            return f"the target does not declare: {', '.join(missing)}"
+        return None
 
     def _again_alone(self, scenario: Scenario, repeat: int, first: ScenarioRun) -> ScenarioRun:
         """Run a scenario again with nothing beside it, after concurrent runs left ledger rows
@@ -392,9 +436,31 @@ class Runner:
         )
 
     def _browser_session(self) -> BrowserSession:
-        if self._browser is None:
-            self._browser = BrowserSession.launch()
-        return self._browser
+        """The calling thread's session: the Chromium itself in the thread that launched it
+        (on first use), a session attached to it in any other thread."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._browser is None:
+                shared = self.options.browser_jobs > 1 and self.options.jobs > 1
+                self._browser = BrowserSession.launch(shared=shared)
+                self._browser_thread = me
+            if me == self._browser_thread:
+                return self._browser
+            session = self._attached.get(me)
+            if session is None:
+                session = self._attached[me] = self._browser.attach()
+            return session
+
+    def _detach(self) -> None:
+        """Close the calling thread's attached session, if it has one."""
+        with self._lock:
+            session = self._attached.pop(threading.get_ident(), None)
+        if session is not None:
+            session.close()
+
+
+PROVIDER_PAYMENT_FS = frozenset({"hosted_pay_off_page"})
+"""Operations that pay on the provider's side without a click in a checkout page."""
 
 
 def _accounts(run: ScenarioRun) -> list[str]:
@@ -414,10 +480,19 @@ def _ambiguous(run: ScenarioRun) -> list[str]:
 
 
 def _busy(history: History) -> tuple[tuple[float, float], ...]:
-    """Wall-clock spans of the run's payment requests (confirms, submits, Pay clicks)."""
+    """Wall-clock spans of the run's payment requests: confirms, submits, Pay clicks, and
+    the clicks on the provider's own pages that complete a payment (its hosted page's Pay,
+    a 3-D Secure answer, a payment made off the page)."""
     spans: list[tuple[float, float]] = []
     for invoke, completion in history.pairs():
-        if invoke.f in PAYMENT_FS or invoke.value.get("pay"):
+        value = invoke.value
+        on_provider_page = value.get("hosted") == "provider_pay" or "challenge" in value
+        if (
+            invoke.f in PAYMENT_FS
+            or invoke.f in PROVIDER_PAYMENT_FS
+            or value.get("pay")
+            or (invoke.f == "click" and on_provider_page)
+        ):
             end = completion if completion is not None else history.ops[-1]
             spans.append((history.wall(invoke), history.wall(end)))
     return tuple(spans)

@@ -54,9 +54,14 @@ DEFAULT_OUTCOMES: dict[str, str] = {
 _HISTORY_MOVES = frozenset({"reload", "back", "forward"})
 
 
-def launch_chromium(playwright: Playwright, executable: str | None = None) -> Browser:
-    """Start headless Chromium the way every part of the harness does."""
-    return playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS, headless=True)
+def launch_chromium(
+    playwright: Playwright, executable: str | None = None, extra_args: Sequence[str] = ()
+) -> Browser:
+    """Start headless Chromium the way every part of the harness does (``extra_args``:
+    switches added to :data:`~harness.browser.LAUNCH_ARGS`)."""
+    return playwright.chromium.launch(
+        executable_path=executable, args=[*LAUNCH_ARGS, *extra_args], headless=True
+    )
 
 
 class BrowserDriver:

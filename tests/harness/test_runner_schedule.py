@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from harness._schedule import estimate_s
 from harness.runner import schedule
-from scenarios import catalog, get
+from scenarios import Scenario, catalog, get, steps
 
 
 def test_faults_and_crashes_run_alone_browser_runs_in_one_thread() -> None:
@@ -29,3 +32,39 @@ def test_repeats_are_scheduled_one_by_one() -> None:
     scenario = get("api.same_key_sequential")
     alone, browser, shared = schedule([(scenario, 0), (scenario, 1)])
     assert (alone, browser, shared) == ([], [], [0, 1])
+
+
+def test_browser_and_shared_runs_start_longest_first() -> None:
+    quick, slow, slower = (
+        get("api.same_key_sequential"),
+        get("api.same_key_staggered"),
+        get("api.parallel_same_key"),
+    )
+    browser_short, browser_long = get("hosted.double_click"), get("threeds.return_then_back_ssr")
+    faulted = get("provider.timeout_after_charge")
+    items = [
+        (quick, 0), (browser_short, 0), (slow, 0), (faulted, 0), (slower, 0),
+        (browser_long, 0), (quick, 1),
+    ]  # fmt: skip
+    alone, browser, shared = schedule(items)
+    assert alone == [3]  # alone runs keep their order: nothing runs beside them anyway
+    assert browser == [5, 1]
+    assert shared == [4, 2, 0, 6]  # equal estimates keep their order
+
+
+def test_the_schedule_follows_the_estimate_it_is_given() -> None:
+    a, b, c = get("api.same_key_sequential"), get("api.missing_key"), get("webhooks.duplicate")
+    made_up = {a.id: 1.0, b.id: 3.0, c.id: 2.0}
+    _, _, shared = schedule([(a, 0), (b, 0), (c, 0)], estimate=lambda s: made_up[s.id])
+    assert shared == [1, 2, 0]
+
+
+def test_the_estimate_reads_waits_bursts_and_rounds() -> None:
+    one_confirm = estimate_s(get("api.same_key_sequential"))
+    # five rounds of a 20-request burst cost more than one confirm and one replay
+    assert estimate_s(get("api.parallel_same_key")) > 5 * one_confirm
+    sleeper = Scenario("x.sleep", "t", "t", (steps.Sleep(ms=2_000),))
+    assert estimate_s(sleeper) == pytest.approx(2.0)
+    twice = Scenario("x.sleep2", "t", "t", (steps.Sleep(ms=2_000),), rounds=2)
+    assert estimate_s(twice) == pytest.approx(4.0)
+    assert estimate_s(get("browser.double_click_ssr")) > estimate_s(get("api.missing_key"))

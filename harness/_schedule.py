@@ -1,0 +1,87 @@
+"""Which scenario runs may share the target at once, and in what order they start.
+
+Three kinds of run:
+
+- ``alone``: they arm provider faults or kill the target, which every concurrent run would
+  feel, so each runs with nothing else going on, in catalog order;
+- ``browser``: they drive Chromium; up to ``browser_jobs`` of them overlap, each in browser
+  contexts of its own (:mod:`harness._shared_chromium`);
+- ``shared``: API and webhook scenarios, which touch only their own orders, keys, users and
+  proxy; up to ``jobs`` of them overlap, beside the browser ones.
+
+Within ``browser`` and ``shared`` the longest runs start first (:func:`estimate_s`), so the
+last worker to finish is not the one that drew a long run at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from scenarios import Scenario
+from scenarios import steps as s
+
+EXCLUSIVE_NEEDS = frozenset({"provider_faults", "process"})
+"""Scenarios that change shared state (the provider's faults, the target process) run alone."""
+
+DEFAULT_BROWSER_JOBS = 2
+"""Browser runs that overlap by default (``--browser-jobs``), sized for a 2-core machine
+where they share the cores with the API runs beside them (3 measured no better)."""
+
+STEP_S = 0.1
+"""What an ordinary step (one request) is taken to cost, in seconds."""
+BROWSER_STEP_S = 0.4
+"""What a browser step (a navigation or a click and the page it leads to) is taken to cost."""
+BROWSER_START_S = 0.5
+"""A browser run's own contexts and first page."""
+BURST_REQUEST_S = 0.1
+"""One request of a barrier-released burst (they queue at the checkout)."""
+RECONCILE_S = 0.4
+RESTART_S = 1.5
+
+
+def estimate_s(scenario: Scenario) -> float:
+    """A rough duration of one run, read from the scenario's steps (no I/O, no history):
+    enough to start long runs before short ones, not a prediction."""
+    per_round = sum(_step_s(step) for step in scenario.steps)
+    start = BROWSER_START_S if "browser" in scenario.needs else 0.0
+    return start + per_round * max(1, scenario.rounds)
+
+
+def _step_s(step: s.Step) -> float:
+    if isinstance(step, s.Sleep):
+        return step.ms / 1000
+    if isinstance(step, s.Burst):
+        return BURST_REQUEST_S * step.n + step.stagger_ms * step.n / 1000
+    if isinstance(step, s.ProviderFault | s.NetworkFault):
+        return step.delay_ms / 1000 if step.delay_ms else STEP_S
+    if isinstance(step, s.Reconcile):
+        return RECONCILE_S
+    if isinstance(step, s.KillTarget | s.RestartTarget):
+        return RESTART_S
+    if "browser" in step.needs:
+        return BROWSER_STEP_S
+    return STEP_S
+
+
+def schedule(
+    items: Sequence[tuple[Scenario, int]],
+    estimate: Callable[[Scenario], float] = estimate_s,
+) -> tuple[list[int], list[int], list[int]]:
+    """Split run indexes into (alone, browser, shared); see the module docstring. ``alone``
+    keeps the order of ``items``; ``browser`` and ``shared`` are longest first (ties keep
+    the order of ``items``)."""
+    alone: list[int] = []
+    browser: list[int] = []
+    shared: list[int] = []
+    for index, (scenario, _) in enumerate(items):
+        if scenario.needs & EXCLUSIVE_NEEDS:
+            alone.append(index)
+        elif "browser" in scenario.needs:
+            browser.append(index)
+        else:
+            shared.append(index)
+
+    def longest_first(indexes: list[int]) -> list[int]:
+        return sorted(indexes, key=lambda i: -estimate(items[i][0]))
+
+    return alone, longest_first(browser), longest_first(shared)
