@@ -303,7 +303,7 @@ class Interpreter:
         }  # fmt: skip
         body = render(spec.body, values)
         if forge:  # the one change made outside the profile's template: a forged amount
-            body = {**body, "amount": 1}
+            body = {**body, "amount": forged_amount(self.state.amounts.get(str(order_id)))}
         return RequestSpec(
             "confirm", spec.method, render(spec.path, values), json=body,
             order_id=order_id, key=key,
@@ -611,6 +611,20 @@ def confirm_path_regex(template: str) -> str:
     parts = re.split(r"(\{\w+\})", template)
     body = "".join("[^/?]+" if re.fullmatch(r"\{\w+\}", p) else re.escape(p) for p in parts)
     return f"^{body}(\\?.*)?$"
+
+
+FORGE_MARGIN = 20_000
+"""Above every currency's minimum charge, in its smallest unit."""
+
+
+def forged_amount(quoted: int | None) -> int:
+    """An amount the customer never agreed to that a provider would still charge: half the
+    quote when that clears every currency's minimum charge (Stripe refuses less, which would
+    hide a checkout that trusts the client's amount; the largest minimum is 17500 huf), else
+    the quote plus that margin."""
+    if quoted is None:
+        return FORGE_MARGIN
+    return quoted // 2 if quoted // 2 >= FORGE_MARGIN else quoted + FORGE_MARGIN
 
 
 def _paid_state(
