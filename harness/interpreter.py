@@ -303,7 +303,7 @@ class Interpreter:
         }  # fmt: skip
         body = render(spec.body, values)
         if forge:  # the one change made outside the profile's template: a forged amount
-            body = {**body, "amount": 1}
+            body = {**body, "amount": forged_amount(self.state.amounts.get(order_id))}
         return RequestSpec(
             "confirm", spec.method, render(spec.path, values), json=body,
             order_id=order_id, key=key,
@@ -575,6 +575,15 @@ def _status_or_error(op: Op) -> str:
     if isinstance(response, dict):
         return f"HTTP {response.get('status')}: {str(response.get('body'))[:200]}"
     return str(op.value.get("error", "no response"))
+
+
+def forged_amount(quoted: int | None) -> int:
+    """The amount a tampered confirm names: twice the order's quoted amount, 1 when the
+    profile reads no amount. A provider refuses an amount below the currency's minimum
+    (Stripe, and the fake by default), so a forged amount of 1 charged by a checkout that
+    trusts it is refused too, and that checkout looks correct; twice the quote stays above
+    every minimum the order's own amount is above, and differs from it."""
+    return 1 if quoted is None or quoted < 1 else 2 * quoted
 
 
 def retry_after(op: Op) -> float | None:
