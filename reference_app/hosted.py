@@ -282,9 +282,7 @@ def fulfil_in(session: Session, found: JSON, *, flaw: str = "") -> Fulfilment:
     order = lock_order(session, row.order_id)
     if order is None:
         raise RuntimeError(f"hosted session {row.id} has no order")
-    row = session.execute(
-        sa.select(HostedSession).where(HostedSession.id == row.id).with_for_update()
-    ).scalar_one()
+    row = _lock_row(session, row.id)  # fresh: the other arrival may have fulfilled it
     intent = found.get("payment_intent")
     intent_id = intent.get("id") if isinstance(intent, dict) else intent
     now = utcnow()
@@ -385,9 +383,7 @@ def _session_form(order: Order, row: _Row, base_url: str) -> dict[str, str]:
 
 
 def _opened(session: Session, row_id: str, found: JSON) -> Go:
-    row = session.execute(
-        sa.select(HostedSession).where(HostedSession.id == row_id).with_for_update()
-    ).scalar_one()
+    row = _lock_row(session, row_id)
     if row.provider_session_id not in (None, found["id"]):
         raise RuntimeError(f"hosted session {row.id} got a second provider session")
     if row.status == "creating":
@@ -405,11 +401,21 @@ def _expire(session: Session, session_id: str) -> bool:
 
 
 def _retire(session: Session, row_id: str, status: str) -> None:
-    row = session.execute(
-        sa.select(HostedSession).where(HostedSession.id == row_id).with_for_update()
-    ).scalar_one()
+    row = _lock_row(session, row_id)
     if row.status in ("creating", "open"):
         row.status, row.open_order_id, row.updated_at = status, None, utcnow()
+
+
+def _lock_row(session: Session, row_id: str) -> HostedSession:
+    """Lock a ``hosted_sessions`` row and read it afresh. The ORM hands back the object an
+    earlier plain read of this transaction loaded, unchanged, unless told to refresh it:
+    a row another transaction completed meanwhile would still look open."""
+    return session.execute(
+        sa.select(HostedSession)
+        .where(HostedSession.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def _by_provider_id(session: Session, session_id: str) -> HostedSession | None:

@@ -26,6 +26,10 @@ A charge's ``idempotency_key`` comes from the ``payment_intent.succeeded`` or
 ``request.idempotency_key`` is the key of the request that charged). It is evidence for
 the report only; a key that cannot read events leaves it empty.
 
+Every read carries ``Stripe-Version`` (:data:`API_VERSION`): on an account whose default
+version is older, a partial capture or a cancelled authorisation would otherwise list a
+refund for money that was only released.
+
 Stripe has no ledger sequence, so rows are numbered here, ``seq`` 1, 2, ... in the order
 a poll first sees them (oldest first within a poll); the cursor is the number of rows
 seen so far, after a fresh poll. Every row seen by the first poll existed before the
@@ -48,6 +52,11 @@ from harness.ledger import LedgerEntry
 from harness.types import JSONDict, LedgerKind
 
 DEFAULT_BASE = "https://api.stripe.com"
+API_VERSION = "2025-03-31.basil"
+"""Sent as ``Stripe-Version`` on every read, so what is read does not depend on the
+account's default API version. Before this version a partial capture, and the cancellation
+of an authorisation, made a ``Refund`` object for the money released (never taken): read
+with an older version, those would be ledger refunds of money that never moved."""
 MARGIN_S = 300
 """Seconds before the source opened that its lists start from (clock skew, late lists)."""
 MIN_POLL_S = 1.0
@@ -100,7 +109,7 @@ class StripeLedger:
         self._since = int((time.time() if since is None else since) - MARGIN_S)
         self._http = httpx.Client(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {key}"},
+            headers={"Authorization": f"Bearer {key}", "Stripe-Version": API_VERSION},
             timeout=30,
             transport=transport,
         )

@@ -162,6 +162,20 @@ def test_webhook_and_redirect_fulfil_once_in_either_order(
     assert len(fake.charges(order["order_id"])) == 1
 
 
+def test_the_success_url_answers_get_only(shopper: Shopper, fake: FakeControl) -> None:
+    order, token, session_id = _opened(shopper)
+    paid = _pay(fake, session_id)
+    parts = urlsplit(paid["redirect_url"])
+    posted = shopper.http.post(
+        f"{parts.path}?{parts.query}", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert posted.status_code == 405, posted.text
+    assert shopper.order(order["order_id"])["status"] == "open"  # the POST fulfilled nothing
+    assert _return(shopper, paid["redirect_url"]).status_code == 200
+    assert shopper.order(order["order_id"])["status"] == "paid"
+    assert len(fake.charges(order["order_id"])) == 1
+
+
 def test_an_expired_session_is_replaced_and_cannot_be_paid(
     shopper: Shopper, fake: FakeControl
 ) -> None:
