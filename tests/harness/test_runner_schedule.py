@@ -40,7 +40,7 @@ def test_browser_and_shared_runs_start_longest_first() -> None:
         get("api.same_key_staggered"),
         get("api.parallel_same_key"),
     )
-    browser_short, browser_long = get("hosted.double_click"), get("threeds.return_then_back_ssr")
+    browser_short, browser_long = get("hosted.double_click"), get("threeds.abandoned_new_card_ssr")
     faulted = get("provider.timeout_after_charge")
     items = [
         (quick, 0), (browser_short, 0), (slow, 0), (faulted, 0), (slower, 0),
