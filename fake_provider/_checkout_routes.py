@@ -62,6 +62,11 @@ def routes(provider: Provider) -> list[Route]:
         row = provider.store.get(TABLE, session_id)
         return None if row is None else str(row["account"])
 
+    def metadata_of(session_id: str) -> dict[str, str] | None:
+        """What the session's intent carries: its metadata over the session's."""
+        row = provider.store.get(TABLE, session_id)
+        return None if row is None else {**row["obj"]["metadata"], **row["pi"]["metadata"]}
+
     def intent_of(result: Payment) -> str | None:
         intent = result.session.get("payment_intent")
         return intent if isinstance(intent, str) else None
@@ -93,6 +98,7 @@ def routes(provider: Provider) -> list[Route]:
             failure=lambda status, text: HTMLResponse(page.notice("Payment error", text), status),
             refused=unknown_page,
             account=account_of(session_id),
+            metadata=metadata_of(session_id),
         )
         return await run_payment(provider, request, run)
 
@@ -120,6 +126,7 @@ def routes(provider: Provider) -> list[Route]:
             failure=lambda status, text: _problem(status, "Injected payment error", text),
             refused=refused,
             account=account_of(session_id),
+            metadata=metadata_of(session_id),
         )
         return await run_payment(provider, request, run)
 

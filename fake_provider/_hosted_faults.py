@@ -57,6 +57,8 @@ class Payment(Generic[R]):
     refused: Callable[[Exception], Response]
     """The answer when ``pay`` raised ``KeyError`` (unknown id) or ``ValueError``."""
     account: str | None = None
+    metadata: dict[str, str] | None = None
+    """The metadata of the payment's intent, which a scoped fault reads (``None``: none)."""
 
 
 async def run_payment(provider: Provider, request: Request, payment: Payment[R]) -> Response:
@@ -87,6 +89,7 @@ async def run_payment(provider: Provider, request: Request, payment: Payment[R])
             hosted=True,
             request_id=log["request_id"],
             account=payment.account,
+            metadata=payment.metadata,
         )
         fault, hit = taken if taken is not None else (None, None)
         if fault is not None:

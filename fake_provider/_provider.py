@@ -35,7 +35,7 @@ from fake_provider._params import Params
 from fake_provider._state import Store
 from fake_provider.faults import Fault, Faults, moves_money
 from fake_provider.intents import Ctx, Payments, Work
-from fake_provider.ledger import Ledger
+from fake_provider.ledger import Ledger, metadata_of
 from fake_provider.types import JSON, FaultHit, RequestRecord
 from fake_provider.webhooks import Webhooks
 
@@ -230,6 +230,7 @@ class Provider:
             request_id=call.request_id,
             idempotency_key=key,
             account=account,
+            metadata=self._subject_metadata(path, params, account),
         )
         fault: Fault | None = None
         if taken is not None:
@@ -269,6 +270,18 @@ class Provider:
                     self.keys.abandon(account, key)
                 else:
                     self.keys.finish(account, key, *call.result)
+
+    def _subject_metadata(self, path: str, params: Params, account: str) -> dict[str, str]:
+        """The metadata of the PaymentIntent a request is about, as a scoped fault reads it:
+        what a create carries, or what the stored intent holds (with any the request adds)."""
+        given = params.get("metadata")
+        meta = {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
+        parts = path.strip("/").split("/")
+        if len(parts) >= 3 and parts[:2] == ["v1", "payment_intents"]:
+            row = self.store.get("intents", parts[2])
+            if row is not None and row["account"] == account:
+                meta = {**metadata_of(row["obj"]), **meta}
+        return meta
 
     async def _run(
         self, call: _Call, fault: Fault | None, work: Work, account: str, money: bool

@@ -129,6 +129,10 @@ def routes(provider: Provider) -> list[Route]:
         row = pay.store.get("intents", intent_id)
         return None if row is None else str(row["account"])
 
+    def metadata_of(intent_id: str) -> dict[str, str] | None:
+        row = pay.store.get("intents", intent_id)
+        return None if row is None else dict(row["obj"].get("metadata") or {})
+
     async def page(request: Request) -> Response:
         intent_id = request.path_params["intent_id"]
         row = pay.store.get("intents", intent_id)
@@ -169,6 +173,7 @@ def routes(provider: Provider) -> list[Route]:
                 _html("Unknown payment", "There is no such payment."), 404
             ),
             account=account_of(intent_id),
+            metadata=metadata_of(intent_id),
         )
         return await run_payment(provider, request, payment)
 
@@ -190,6 +195,7 @@ def routes(provider: Provider) -> list[Route]:
                 404, "No such payment intent", f"There is no intent {intent_id!r}."
             ),
             account=account_of(intent_id),
+            metadata=metadata_of(intent_id),
         )
         return await run_payment(provider, request, payment)
 

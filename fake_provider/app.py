@@ -194,6 +194,13 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         provider.faults.clear()
         return JSONResponse({"ok": True})
 
+    async def remove_fault(request: Request) -> Response:
+        fault_id = request.path_params["id"]
+        record = provider.faults.remove(fault_id)
+        if record is None:
+            return _problem(404, "No such fault", f"No armed fault has id {fault_id!r}.")
+        return JSONResponse(record)
+
     async def add_endpoint(request: Request) -> Response:
         try:
             endpoint = provider.webhooks.register(await _json(request))
@@ -297,6 +304,7 @@ def create_app(config: ProviderConfig | None = None) -> Starlette:
         Route("/_fake/faults", add_fault, methods=post),
         Route("/_fake/faults", list_faults, methods=get),
         Route("/_fake/faults", clear_faults, methods=delete),
+        Route("/_fake/faults/{id}", remove_fault, methods=delete),
         Route("/_fake/webhooks/endpoints", add_endpoint, methods=post),
         Route("/_fake/webhooks/endpoints", list_endpoints, methods=get),
         Route("/_fake/webhooks/endpoints/{endpoint_id}", remove_endpoint, methods=delete),

@@ -115,9 +115,13 @@ class FakeProviderClient:
         count: int | None = None,
         probability: float | None = None,
         seed: int | None = None,
+        metadata: dict[str, list[str]] | None = None,
     ) -> FaultRecord:
+        """Arm a fault (see ``fake_provider.faults``); ``metadata`` scopes it to the intents
+        whose metadata holds one of the values given for a key."""
         spec: JSON = {"endpoint": endpoint, "mode": mode, "status": status, "delay_ms": delay_ms,
-                      "count": count, "probability": probability, "seed": seed}  # fmt: skip
+                      "count": count, "probability": probability, "seed": seed,
+                      "metadata": metadata}  # fmt: skip
         body = {k: v for k, v in spec.items() if v is not None}
         return cast(FaultRecord, self._call("POST", "/_fake/faults", json=body))
 
@@ -127,6 +131,10 @@ class FakeProviderClient:
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/_fake/faults")
+
+    def remove_fault(self, fault_id: str) -> FaultRecord:
+        """Take one fault away; answers its record as it ended."""
+        return cast(FaultRecord, self._call("DELETE", f"/_fake/faults/{fault_id}"))
 
     # -- webhooks ------------------------------------------------------------------
     def register_webhook_endpoint(

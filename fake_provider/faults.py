@@ -18,6 +18,14 @@ results, as Stripe's search can lag by up to a minute). A ``search_lag`` fault a
 ``GET /v1/payment_intents/search``, stays armed until cleared unless given ``count`` or
 ``probability``, and fires (a hit) only on a search it hid intents from.
 
+A fault may also be *scoped* to some PaymentIntents: ``metadata`` maps a metadata key to the
+values it aims at (``{"order_id": ["ord_1", "ord_2"]}``), and the fault then reaches only a
+request about an intent whose metadata holds one of them: a create carrying it, or a confirm
+or capture of an intent created with it. A ``search_lag`` fault so scoped hides only such
+intents. This is how one test run arms a fault that no other run going on beside it feels;
+a checkout that does not label its intents never meets a scoped fault, and the fault
+reports that it never fired.
+
 Payments a browser makes on the fake's own pages (the hosted Checkout page, its control
 call, the 3-D Secure completion) are not API requests: only a fault aimed at ``"hosted"``
 or at one of their paths (``"POST /c/pay/*"``) reaches them, never ``"*"`` or ``"money"``.
@@ -32,12 +40,13 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from fake_provider._errors import StripeError
 from fake_provider._params import Params, get_bool
+from fake_provider.ledger import metadata_of
 from fake_provider.types import FAULT_MODES, JSON, FaultHit, FaultMode, FaultRecord
 
 MONEY = "money"
@@ -98,14 +107,16 @@ class Fault:
     count: int | None
     probability: float | None
     seed: int | None
+    metadata: dict[str, frozenset[str]] | None = None
+    """Scope: metadata key → the values the fault aims at; ``None``: every request."""
     fired: int = 0
     hits: list[FaultHit] = field(default_factory=list)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def matches(self, method: str, path: str, *, money: bool = False, hosted: bool = False) -> bool:
-        """Whether a request is one this fault aims at (``money``: see :func:`moves_money`;
-        ``hosted``: a payment on the fake's own pages, which only ``hosted`` and explicit
-        paths reach)."""
+        """Whether a request is one this fault's endpoint aims at (``money``: see
+        :func:`moves_money`; ``hosted``: a payment on the fake's own pages, which only
+        ``hosted`` and explicit paths reach). The scope is :meth:`in_scope`'s to judge."""
         if self.endpoint == MONEY:
             return money and not hosted
         if self.endpoint == HOSTED:
@@ -120,7 +131,15 @@ class Fault:
             w in ("*", h) for w, h in zip(want, have, strict=True)
         )
 
+    def in_scope(self, metadata: Mapping[str, str] | None) -> bool:
+        """Whether an intent with ``metadata`` is one a scoped fault aims at (always, unscoped)."""
+        if self.metadata is None:
+            return True
+        have = metadata or {}
+        return all(have.get(key) in values for key, values in self.metadata.items())
+
     def record(self) -> FaultRecord:
+        scope = None if self.metadata is None else {k: sorted(v) for k, v in self.metadata.items()}
         return {
             "id": self.id,
             "endpoint": self.endpoint,
@@ -130,6 +149,7 @@ class Fault:
             "count": self.count,
             "probability": self.probability,
             "seed": self.seed,
+            "metadata": scope,
             "fired": self.fired,
             "hits": [cast(FaultHit, dict(hit)) for hit in self.hits],
         }
@@ -137,7 +157,8 @@ class Fault:
 
 def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
     """Validate a JSON fault description (see the module docstring)."""
-    unknown = set(spec) - {"endpoint", "mode", "status", "delay_ms", "count", "probability", "seed"}
+    fields = {"endpoint", "mode", "status", "delay_ms", "count", "probability", "seed", "metadata"}
+    unknown = set(spec) - fields
     if unknown:
         raise FaultSpecError(f"unknown field(s) {sorted(unknown)}")
     endpoint = spec.get("endpoint", "*")
@@ -184,8 +205,29 @@ def parse_fault(spec: dict[str, Any], fault_id: str) -> Fault:
         count=count,
         probability=None if probability is None else float(probability),
         seed=seed,
+        metadata=_scope(spec.get("metadata")),
         _rng=random.Random(seed),
     )
+
+
+def _scope(value: Any) -> dict[str, frozenset[str]] | None:
+    """A fault's ``metadata`` scope: ``{key: [value, …]}``, at least one key, each with at
+    least one non-empty string value."""
+    if value is None:
+        return None
+    shape = "metadata must be an object of metadata keys to lists of non-empty strings"
+    if not isinstance(value, dict) or not value:
+        raise FaultSpecError(f"{shape}, got {value!r}")
+    scope: dict[str, frozenset[str]] = {}
+    for key, values in value.items():
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v for v in values)
+        ):
+            raise FaultSpecError(f"{shape}; metadata[{key!r}] is {values!r}")
+        scope[str(key)] = frozenset(values)
+    return scope
 
 
 def aims_at_hosted(endpoint: str) -> bool:
@@ -239,6 +281,7 @@ class Faults:
         request_id: str = "",
         idempotency_key: str | None = None,
         account: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> tuple[Fault, FaultHit] | None:
         """The first armed fault matching this request, consumed if it fires.
 
@@ -252,6 +295,8 @@ class Faults:
                 if fault.count is not None and fault.fired >= fault.count:
                     continue
                 if not fault.matches(method, path, money=money, hosted=hosted):
+                    continue
+                if not fault.in_scope(metadata):
                     continue
                 if fault.probability is not None and fault._rng.random() >= fault.probability:
                     continue
@@ -283,7 +328,8 @@ class Faults:
     ) -> list[JSON]:
         """``found`` without the intents an armed ``search_lag`` fault keeps out of search.
 
-        ``born(intent)`` is when the intent was created, on this fake's clock. The first
+        ``born(intent)`` is when the intent was created, on this fake's clock; a scoped
+        fault hides only intents in its scope. The first
         armed fault that would hide at least one intent fires: its hit names the request and
         says what was hidden. A search with nothing to hide leaves every fault untouched.
         """
@@ -295,7 +341,11 @@ class Faults:
                 if fault.count is not None and fault.fired >= fault.count:
                     continue
                 ages = {o["id"]: now - born(o) for o in found}
-                hidden = [o for o in found if ages[o["id"]] < fault.delay_ms / 1000]
+                hidden = [
+                    o
+                    for o in found
+                    if ages[o["id"]] < fault.delay_ms / 1000 and fault.in_scope(metadata_of(o))
+                ]
                 if not hidden:
                     continue
                 if fault.probability is not None and fault._rng.random() >= fault.probability:
@@ -336,6 +386,15 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def remove(self, fault_id: str) -> FaultRecord | None:
+        """Take one fault away (its record, as it ended); ``None`` if no fault has that id."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.id == fault_id:
+                    self._faults.remove(fault)
+                    return fault.record()
+        return None
 
 
 def _hid(hidden: list[JSON], ages: dict[str, float]) -> str:

@@ -103,6 +103,8 @@ class FaultRecord(TypedDict):
     count: int | None
     probability: float | None
     seed: int | None
+    metadata: dict[str, list[str]] | None
+    """The fault's scope (metadata key → values it aims at); ``None``: unscoped."""
     fired: int
     hits: list[FaultHit]
 

@@ -2,12 +2,20 @@
 
 Three kinds of run:
 
-- ``alone``: they arm provider faults or kill the target, which every concurrent run would
-  feel, so each runs with nothing else going on, in catalog order;
+- ``alone``: they kill the target, or arm a provider fault before they have an order (one
+  that every concurrent run would feel), so each runs with nothing else going on, in
+  catalog order;
 - ``browser``: they drive Chromium; up to ``browser_jobs`` of them overlap, each in browser
   contexts of its own (:mod:`harness._shared_chromium`);
 - ``shared``: API and webhook scenarios, which touch only their own orders, keys, users and
   proxy; up to ``jobs`` of them overlap, beside the browser ones.
+
+A run that arms provider faults only after it created an order is *scoped*
+(:func:`scoped`): each fault aims at that run's intents alone (the fake matches their
+metadata against the business keys of the run's orders), so it joins ``browser`` or
+``shared``. Should a scoped fault on money never act, or the run's charges carry no
+business key of its orders (a checkout that does not label its intents), the runner tries
+the run again alone, unscoped.
 
 Within ``browser`` and ``shared`` the longest runs start first (:func:`estimate_s`), so the
 last worker to finish is not the one that drew a long run at the end.
@@ -21,7 +29,24 @@ from scenarios import Scenario
 from scenarios import steps as s
 
 EXCLUSIVE_NEEDS = frozenset({"provider_faults", "process"})
-"""Scenarios that change shared state (the provider's faults, the target process) run alone."""
+"""Scenarios that change shared state (the provider's faults, the target process) run alone,
+unless their faults can be scoped (:func:`scoped`)."""
+ORDER_STEPS = (s.CreateOrder, s.BrowserCheckout)
+"""Steps after which the run has an order, whose business key can scope a fault."""
+
+
+def scoped(scenario: Scenario) -> bool:
+    """Whether every provider fault of ``scenario`` can aim at its own intents only: it
+    arms each after a step that created an order, and it never kills the target."""
+    if "provider_faults" not in scenario.needs or "process" in scenario.needs:
+        return False
+    has_order = False
+    for step in scenario.steps:
+        has_order = has_order or isinstance(step, ORDER_STEPS)
+        if isinstance(step, s.ProviderFault) and not has_order:
+            return False
+    return True
+
 
 DEFAULT_BROWSER_JOBS = 2
 """Browser runs that overlap by default (``--browser-jobs``), sized for a 2-core machine
@@ -74,7 +99,7 @@ def schedule(
     browser: list[int] = []
     shared: list[int] = []
     for index, (scenario, _) in enumerate(items):
-        if scenario.needs & EXCLUSIVE_NEEDS:
+        if scenario.needs & EXCLUSIVE_NEEDS and not scoped(scenario):
             alone.append(index)
         elif "browser" in scenario.needs:
             browser.append(index)

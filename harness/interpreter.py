@@ -89,6 +89,7 @@ class Interpreter:
         *,
         browser: BrowserSession | None = None,
         ledger: LedgerSource | None = None,
+        scoped: bool = False,
     ) -> None:
         self.target = target
         self.ledger = ledger
@@ -110,6 +111,14 @@ class Interpreter:
         not reported yet: the step proves something when any of them acted on money."""
         self._lags: list[str] = []
         """Ids of armed ``search_lag`` faults not reported yet."""
+        self.scoped = scoped
+        """Provider faults reach only this run's intents (:meth:`_scope`), so that other runs
+        may go on beside it; clearing them removes this run's faults and no other."""
+        self.scope_missed = False
+        """A scoped fault never acted on money: perhaps the checkout does not label its
+        intents with the business key, so the run must be tried again alone, unscoped."""
+        self._fault_ids: list[str] = []
+        """Every provider fault this run armed and has not removed."""
         self._requests_cursor: int | None = None
         self._rules: list[ProxyRule] = []
         self._apis: dict[tuple[str, bool], ApiDriver] = {}
@@ -193,7 +202,7 @@ class Interpreter:
                 self.browser.finish(self)
             self._report_provider_faults()
             if self.ledger is None or not self.ledger.unavailable.get("provider_faults"):
-                self.provider_faults.stop()
+                self._stop_provider_faults()
             self._report_network_faults()
         finally:
             for endpoint in self.state.webhook_endpoints:
@@ -380,24 +389,37 @@ class Interpreter:
         aims = [HOSTED] if step.at == "hosted_page" else provider.charge_calls or [MONEY]
         for endpoint in aims:
             done = self.provider_faults.start(
-                endpoint, step.mode, status=step.status, delay_ms=delay_ms, count=step.count
-            )
-            reply = done.value.get("reply") if done is not None else None
-            if not isinstance(reply, dict) or not reply.get("id"):
-                raise StepError(f"the provider armed no fault for {endpoint} (reply {reply!r})")
-            group.append(str(reply["id"]))
+                endpoint, step.mode, status=step.status, delay_ms=delay_ms, count=step.count,
+                metadata=self._scope(),
+            )  # fmt: skip
+            group.append(self._armed_id(done, endpoint))
         self._armed.append(group)
+
+    def _scope(self) -> dict[str, list[str]] | None:
+        """A scoped run's fault scope: the business keys of the orders it created so far."""
+        if not self.scoped:
+            return None
+        orders = sorted(set(self.state.orders.values()))
+        if not orders:
+            raise StepError("a scoped provider fault needs an order created before it")
+        return {self.profile.provider.business_key: orders}
+
+    def _armed_id(self, done: Op | None, aim: str) -> str:
+        reply = done.value.get("reply") if done is not None else None
+        if not isinstance(reply, dict) or not reply.get("id"):
+            raise StepError(f"the provider armed no fault for {aim} (reply {reply!r})")
+        self._fault_ids.append(str(reply["id"]))
+        return str(reply["id"])
 
     def _search_lag(self, step: s.ProviderFault) -> None:
         """Arm the fake's search lag: it acts on searches, not on money. Whether it fired
         (the checkout searched while a new intent was hidden) is reported, and not firing is
         no error: a checkout that never searches is not exposed to the lag. The story's
         money-moving fault is what must fire."""
-        done = self.provider_faults.start(SEARCH, "search_lag", delay_ms=step.lag_ms)
-        reply = done.value.get("reply") if done is not None else None
-        if not isinstance(reply, dict) or not reply.get("id"):
-            raise StepError(f"the provider armed no search lag (reply {reply!r})")
-        self._lags.append(str(reply["id"]))
+        done = self.provider_faults.start(
+            SEARCH, "search_lag", delay_ms=step.lag_ms, metadata=self._scope()
+        )
+        self._lags.append(self._armed_id(done, "a search lag"))
 
     def _report_search_lags(self, records: Mapping[str, Mapping[str, Any]]) -> None:
         lags, self._lags = self._lags, []
@@ -417,7 +439,19 @@ class Interpreter:
 
     def clear_provider_faults(self, step: s.ClearProviderFaults) -> None:
         self._report_provider_faults()
-        self.provider_faults.stop()
+        self._stop_provider_faults()
+
+    def _stop_provider_faults(self) -> None:
+        """Remove the faults this run armed: a scoped run's own, or every fault (a run that
+        arms unscoped faults runs alone). A run that armed none removes nothing: runs going
+        on beside it may hold faults of their own."""
+        ids, self._fault_ids = self._fault_ids, []
+        if not ids:
+            return
+        if self.scoped:
+            self.provider_faults.remove(ids)
+        else:
+            self.provider_faults.stop()
 
     def _report_provider_faults(self) -> None:
         """Write what each armed provider fault did into the history (``fault_report``)."""
@@ -439,6 +473,7 @@ class Interpreter:
                 aims.append(str(record.get("endpoint", fault_id)))
                 mode = str(record.get("mode"))
             if not acted:
+                self.scope_missed = self.scope_missed or self.scoped
                 self.fault_problems.append(self._unfired(mode, aims, fired))
 
     def _unfired(self, mode: str, aims: list[str], fired: bool) -> str:
@@ -448,6 +483,9 @@ class Interpreter:
             calls[name] = calls.get(name, 0) + 1
         seen = ", ".join(f"{name} x{n}" for name, n in sorted(calls.items())) or "none"
         where = "fired only on calls that moved no money" if fired else "never fired"
+        if self.scoped:
+            key = self.profile.provider.business_key
+            where += f" (scoped to this run's intents by metadata[{key}])"
         fix = (
             "Check that the scenario's browser pays on the provider's hosted page"
             if HOSTED in aims

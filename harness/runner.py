@@ -137,10 +137,16 @@ class Runner:
                 check_account(self.target)
         first_seq = self._cursor()
         done: dict[int, _Executed | ScenarioRun] = {}
+        alone: list[int] = list(range(len(items)))
+        browser: list[int] = []
+        shared: list[int] = []
+        if self.options.jobs > 1:
+            alone, browser, shared = schedule(items)
+        beside = set(browser) | set(shared)
 
         def one(index: int) -> None:
             scenario, repeat = items[index]
-            done[index] = self._execute(scenario, repeat, index)
+            done[index] = self._execute(scenario, repeat, index, scoped=index in beside)
             if progress is not None:
                 progress(scenario.id)
 
@@ -149,7 +155,6 @@ class Runner:
                 for index in range(len(items)):
                     one(index)
             else:
-                alone, browser, shared = schedule(items)
                 for index in alone:
                     one(index)
                 with ThreadPoolExecutor(self.options.jobs, "nodouble-run") as pool:
@@ -168,8 +173,11 @@ class Runner:
                     "the checkout uses"
                 )
             for position, index in enumerate(order):
+                executed = done[index]
                 if _ambiguous(runs[position]):
                     runs[position] = self._again_alone(*items[index], runs[position])
+                elif _out_of_scope(executed, runs[position]):
+                    runs[position] = self._again_unscoped(*items[index], runs[position])
         finally:
             chromium = self.close()
         return RunReport(
@@ -266,7 +274,11 @@ class Runner:
 
     # -- carrying out ---------------------------------------------------------------------
 
-    def _execute(self, scenario: Scenario, repeat: int, index: int) -> _Executed | ScenarioRun:
+    def _execute(
+        self, scenario: Scenario, repeat: int, index: int, *, scoped: bool = False
+    ) -> _Executed | ScenarioRun:
+        """Carry out one run (``scoped``: its provider faults reach its own intents only, as
+        runs go on beside it)."""
         base = {
             "scenario_id": scenario.id, "title": scenario.title, "group": scenario.group,
             "threat_id": scenario.threat, "threat_link": threat_link(scenario.threat),
@@ -281,7 +293,7 @@ class Runner:
         interp = Interpreter(
             self.target, history, artifacts, run_id,
             browser=self._browser_session() if "browser" in scenario.needs else None,
-            ledger=self._ledger,
+            ledger=self._ledger, scoped=scoped and "provider_faults" in scenario.needs,
         )  # fmt: skip
         started = time.monotonic()
         error: str | None = None
@@ -326,6 +338,20 @@ class Runner:
                 f"{note}; run again alone it passed: charges appear only when scenarios run "
                 "side by side; run with --jobs 1 to decide"
             )
+        return again
+
+    def _again_unscoped(self, scenario: Scenario, repeat: int, first: ScenarioRun) -> ScenarioRun:
+        """Run a scenario again alone with unscoped faults, after its scoped faults may have
+        missed its payments (:func:`_out_of_scope`). This verdict stands on its own: the
+        first attempt proved nothing, and failed nothing (else it would stand)."""
+        again = self.run_one(scenario, repeat)
+        key = self.target.profile.provider.business_key
+        why = first.reason or f"charges not labelled metadata[{key}] with its orders"
+        note = (
+            f"run again alone: its provider faults, scoped by metadata[{key}], may have "
+            f"missed it ({why})"
+        )
+        again.reason = f"{again.reason} ({note})" if again.reason else note
         return again
 
     @property
@@ -468,15 +494,31 @@ def _accounts(run: ScenarioRun) -> list[str]:
     return [str(row["account"]) for row in run.ledger if row.get("account")]
 
 
+def _out_of_scope(executed: _Executed | ScenarioRun, run: ScenarioRun) -> bool:
+    """Whether a run whose provider faults were scoped to its intents may have met none of
+    them: a fault on money never acted, or the checkout charged under no business key of
+    the run (a stray row), which a scoped fault, a search lag included, cannot reach. A
+    failed run stands: its charges are real whatever the faults did."""
+    if not isinstance(executed, _Executed) or not executed.interp.scoped:
+        return False
+    if run.status not in ("passed", "error"):
+        return False
+    return executed.interp.scope_missed or bool(_ledger_read(run).get("strays"))
+
+
+def _ledger_read(run: ScenarioRun) -> dict[str, Any]:
+    """What the run's ``ledger_read`` found (empty if the ledger was not read)."""
+    for op in run.history:
+        if op.get("f") == "ledger_read" and op.get("type") == "ok":
+            return dict(op.get("value") or {})
+    return {}
+
+
 def _ambiguous(run: ScenarioRun) -> list[str]:
     """Ledger row ids this undecided run could not tell from another run's."""
     if run.status != "error":
         return []
-    for op in run.history:
-        value = op.get("value") or {}
-        if op.get("f") == "ledger_read" and op.get("type") == "ok" and value.get("ambiguous"):
-            return [str(i) for i in value["ambiguous"]]
-    return []
+    return [str(i) for i in _ledger_read(run).get("ambiguous") or []]
 
 
 def _busy(history: History) -> tuple[tuple[float, float], ...]:

@@ -38,7 +38,7 @@ OTHER_CARD = "pm_card_visa"
 Steps = Callable[[bool], tuple[Step, ...]]
 
 
-def _to_challenge(spa: bool) -> tuple[Step, ...]:
+def _to_challenge(spa: bool) -> tuple[BrowserCheckout, *tuple[Step, ...]]:
     return (
         BrowserCheckout(spa=spa),
         ChooseCard(payment_method=CARD),
@@ -47,13 +47,16 @@ def _to_challenge(spa: bool) -> tuple[Step, ...]:
     )
 
 
-def _search_lagging(*story: Step) -> tuple[Step, ...]:
+def _search_lagging(checkout: BrowserCheckout, *story: Step) -> tuple[Step, ...]:
     """The story while the provider's search lags (Stripe documents up to a minute), then
     the reconcile window with search current again. Only the checkout's own read of the
     intent it holds (its return page, its next Pay) can learn of a completed challenge in
     time: nothing that finds payments by searching (a reconciler) settles it first, which
-    would otherwise decide the story by a race."""
+    would otherwise decide the story by a race. The lag is armed once ``checkout`` made the
+    order, before anything is paid: it then hides this order's intents only, and the run
+    may go on beside others (``harness._schedule.scoped``)."""
     return (
+        checkout,
         ProviderFault(mode="search_lag", lag_ms=60_000),
         *story,
         ClearProviderFaults(),

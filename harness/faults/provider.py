@@ -71,6 +71,7 @@ class ProviderFaults:
         count: int | None = None,
         probability: float | None = None,
         seed: int | None = None,
+        metadata: dict[str, list[str]] | None = None,
     ) -> Op | None:
         """Install one fault; records ``start_fault``.
 
@@ -78,7 +79,9 @@ class ProviderFaults:
         (every call that can move money) or ``"*"``;
         ``count`` is how many calls it hits; with neither ``count`` nor ``probability`` the
         provider fires it once (``search_lag``: on every search it hides intents from, until
-        stopped).
+        stopped). ``metadata`` scopes it to the intents whose metadata holds one of the
+        values given for a key (``{"order_id": ["ord_1"]}``): calls about other intents pass
+        untouched.
         """
         if mode not in MODES:
             raise ValueError(
@@ -95,6 +98,7 @@ class ProviderFaults:
             "count": count,
             "probability": probability,
             "seed": seed,
+            "metadata": metadata,
         }
         spec.update({k: v for k, v in optional.items() if v is not None})
         value = {"fault": "provider", **spec}
@@ -106,6 +110,21 @@ class ProviderFaults:
         """Remove every fault; records ``stop_fault``."""
         value = {"fault": "provider", "mode": "all"}
         return record(self.history, self.process, "stop_fault", value, lambda: self._send("DELETE"))
+
+    def remove(self, fault_ids: list[str]) -> Op | None:
+        """Remove the faults ``fault_ids`` and no other (those already gone are skipped);
+        records ``stop_fault``."""
+        value = {"fault": "provider", "ids": list(fault_ids)}
+
+        def send() -> dict[str, Any]:
+            removed = []
+            for fault_id in fault_ids:
+                gone = self._send("DELETE", path=f"/_fake/faults/{fault_id}", missing_ok=True)
+                if isinstance(gone["reply"], dict):
+                    removed.append(gone["reply"].get("id"))
+            return {"removed": removed}
+
+        return record(self.history, self.process, "stop_fault", value, send)
 
     def active(self) -> list[dict[str, Any]]:
         """The faults the provider currently holds."""
@@ -122,14 +141,23 @@ class ProviderFaults:
         finally:
             self.stop()
 
-    def _send(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _send(
+        self,
+        method: str,
+        body: dict[str, Any] | None = None,
+        *,
+        path: str = "/_fake/faults",
+        missing_ok: bool = False,
+    ) -> dict[str, Any]:
         try:
-            response = self.client.request(method, "/_fake/faults", json=body)
+            response = self.client.request(method, path, json=body)
         except httpx.HTTPError as exc:
             raise FaultError(f"fake provider at {self.base_url} unreachable: {exc}") from exc
+        if response.status_code == 404 and missing_ok:
+            return {"control_status": 404, "reply": None}
         if response.status_code >= 400:
             raise FaultError(
-                f"fake provider refused {method} /_fake/faults {body or ''}: "
+                f"fake provider refused {method} {path} {body or ''}: "
                 f"HTTP {response.status_code} {response.text[:500]}"
             )
         try:

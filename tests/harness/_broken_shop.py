@@ -6,8 +6,10 @@ cart, ``POST /carts/{id}/pay`` pays it with ``X-Request-Id`` as the idempotency 
 ``GET /carts/{id}`` reads it back. It pays through a Stripe-compatible provider
 (``POST /v1/payment_intents``, form encoded, ``metadata[order_id]`` = the cart id).
 
-Environment: ``SHOP_PROVIDER_URL``, ``SHOP_API_KEY`` (default ``sk_test_nodouble``) and
-``BROKEN``:
+Environment: ``SHOP_PROVIDER_URL``, ``SHOP_API_KEY`` (default ``sk_test_nodouble``),
+``SHOP_METADATA_KEY`` (the metadata key the cart id goes under, default ``order_id``; the
+profiles name ``order_id``, so another key leaves every charge unlabelled for the harness)
+and ``BROKEN``:
 
 - unset: correct. Answers are stored per (user, X-Request-Id) with the request body's
   fingerprint; one lock per cart serialises payments; a paid cart is never charged again;
@@ -47,10 +49,11 @@ MODES = ("", "no_idempotency", "race", "forgetful")
 COOKIE = "shop_token"
 
 
-def shop_env(provider_url: str, broken: str = "") -> dict[str, str]:
+def shop_env(provider_url: str, broken: str = "", metadata_key: str = "order_id") -> dict[str, str]:
     """Environment for a :class:`~harness._process.ServerProcess` serving this shop."""
     pythonpath = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
-    return {"SHOP_PROVIDER_URL": provider_url, "BROKEN": broken, "PYTHONPATH": pythonpath}
+    return {"SHOP_PROVIDER_URL": provider_url, "BROKEN": broken, "PYTHONPATH": pythonpath,
+            "SHOP_METADATA_KEY": metadata_key}  # fmt: skip
 
 
 def write_profile(
@@ -65,12 +68,17 @@ def write_profile(
     return dest
 
 
-def start_shop(provider_url: str, broken: str = "", log_dir: Path | None = None) -> ServerProcess:
+def start_shop(
+    provider_url: str,
+    broken: str = "",
+    log_dir: Path | None = None,
+    *,
+    metadata_key: str = "order_id",
+) -> ServerProcess:
     """A real uvicorn process serving the shop, correct or ``broken``."""
-    log = log_dir / f"shop-{broken or 'correct'}.log" if log_dir else None
-    return ServerProcess(
-        "_broken_shop:create_app", env=shop_env(provider_url, broken), log_path=log
-    ).start()
+    log = log_dir / f"shop-{broken or 'correct'}-{metadata_key}.log" if log_dir else None
+    env = shop_env(provider_url, broken, metadata_key)
+    return ServerProcess("_broken_shop:create_app", env=env, log_path=log).start()
 
 
 def problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -95,6 +103,7 @@ class Shop:
     provider_url: str
     api_key: str
     broken: str
+    metadata_key: str = "order_id"
     carts: dict[str, Cart] = field(default_factory=dict)
     answers: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     """(user, X-Request-Id) → (body fingerprint, status, body)."""
@@ -107,7 +116,7 @@ class Shop:
             headers["Idempotency-Key"] = f"shop-{cart.id}-{cart.attempts}"
         form = {
             "amount": str(cart.total), "currency": "usd", "payment_method": card,
-            "confirm": "true", "metadata[order_id]": cart.id,
+            "confirm": "true", f"metadata[{self.metadata_key}]": cart.id,
         }  # fmt: skip
         assert self.client is not None
         try:
@@ -248,6 +257,7 @@ def create_app() -> Starlette:
         provider_url=os.environ["SHOP_PROVIDER_URL"].rstrip("/"),
         api_key=os.environ.get("SHOP_API_KEY", "sk_test_nodouble"),
         broken=broken,
+        metadata_key=os.environ.get("SHOP_METADATA_KEY", "order_id"),
     )
 
     @contextlib.asynccontextmanager

@@ -33,9 +33,13 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess
 
 
 def _target(
-    provider: ServerProcess, tmp: Path, broken: str, template: str = "shop"
+    provider: ServerProcess,
+    tmp: Path,
+    broken: str,
+    template: str = "shop",
+    metadata_key: str = "order_id",
 ) -> Iterator[Target]:
-    shop = start_shop(provider.url, broken, log_dir=tmp)
+    shop = start_shop(provider.url, broken, log_dir=tmp, metadata_key=metadata_key)
     try:
         path = write_profile(
             tmp / f"{template}.toml", base_url=shop.url, provider_url=provider.url,
@@ -222,3 +226,52 @@ def test_a_story_that_breaks_after_paying_still_has_its_money_judged(
     assert "the run broke: StepError" in orphan.reason
     first = _violation(orphan, "no_orphan_charge")
     assert first["order_id"] in orphan.business_keys and first["paid"] is False
+
+
+FAULTED = [
+    "api.same_key_staggered_slow_provider",
+    "api.different_keys_while_slow",
+    "api.retry_while_in_flight",
+]
+"""API scenarios that arm provider faults after creating their order: they run scoped."""
+
+
+def test_faults_scoped_to_each_run_fire_on_that_run_while_runs_overlap(
+    correct: Target, tmp_path: Path
+) -> None:
+    runner = Runner(correct, tmp_path, RunOptions(jobs=4, race_repeat=1))
+    report = runner.run([get(i) for i in FAULTED])
+    spans = []
+    for run in report.runs:
+        assert run.status == "passed", f"{run.scenario_id}: {run.reason}"
+        assert "run again alone" not in (run.reason or ""), run.reason
+        reports = [op for op in run.history if op["f"] == "fault_report" and op["type"] == "ok"]
+        assert reports, run.scenario_id
+        for op in reports:
+            value = op["value"]
+            scope = value["metadata"]["order_id"]  # this run's carts, made before the fault
+            assert scope and set(scope) <= set(run.business_keys), (scope, run.business_keys)
+            assert value["fired_on_money"] >= 1, value
+        spans.append((run.started_wall, run.started_wall + run.duration_s))
+    # they really went on side by side: every run started before the others ended
+    latest_start = max(start for start, _ in spans)
+    assert all(latest_start < end for _, end in spans), spans
+
+
+def test_a_checkout_that_does_not_label_its_charges_is_run_again_alone(
+    provider: ServerProcess, tmp_path: Path
+) -> None:
+    # One scenario at a time, so that no other run is in flight beside it: unlabelled
+    # charges of runs side by side are ambiguous (an error, whatever the faults did); and
+    # one cart per run, as several unlabelled ones cannot be told apart, alone or not.
+    ids = ["api.retry_while_in_flight", "provider.lost_response", "provider.error_before_charge"]
+    for target in _target(provider, tmp_path, "", metadata_key="cart"):
+        runner = Runner(target, tmp_path, RunOptions(jobs=4, race_repeat=1))
+        runs = [run for i in ids for run in runner.run([get(i)]).runs]
+        for run in runs:
+            # the scoped fault could not reach a charge under metadata[cart]; alone and
+            # unscoped it did, and that attempt decides
+            assert run.status == "passed", f"{run.scenario_id}: {run.reason}"
+            assert run.reason and "run again alone" in run.reason, run.reason
+            reports = [op for op in run.history if op["f"] == "fault_report"]
+            assert reports and all(op["value"]["metadata"] is None for op in reports)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness._schedule import estimate_s
+from harness._schedule import estimate_s, scoped
 from harness.runner import schedule
 from scenarios import Scenario, catalog, get, steps
 
 
-def test_faults_and_crashes_run_alone_browser_runs_in_one_thread() -> None:
+def test_crashes_and_unscoped_faults_run_alone_scoped_faults_run_beside_others() -> None:
     items = [(scenario, 0) for scenario in catalog()]
     alone, browser, shared = schedule(items)
     assert sorted(alone + browser + shared) == list(range(len(items)))
@@ -17,15 +17,34 @@ def test_faults_and_crashes_run_alone_browser_runs_in_one_thread() -> None:
     def ids(indexes: list[int]) -> set[str]:
         return {items[i][0].id for i in indexes}
 
-    assert "process.kill_after_charge" in ids(alone)
-    assert "provider.lost_response" in ids(alone)
-    # a browser scenario that arms a provider fault must run alone too
-    assert "browser.reload_in_flight_ssr" in ids(alone)
+    assert ids(alone) == {"process.kill_after_charge", "process.kill_after_charge_client_gone"}
+    # faults armed after an order aim at that order's intents alone, on the provider's pages
+    # too, and a search lag hides only its intents
+    assert "provider.lost_response" in ids(shared)
+    assert "browser.reload_in_flight_ssr" in ids(browser)
+    assert {"hosted.webhook_before_redirect", "threeds.return_then_back_ssr"} <= ids(browser)
     assert "browser.double_click_ssr" in ids(browser)
     assert {"api.parallel_same_key", "webhooks.duplicate"} <= ids(shared)
     for index in shared:
-        needs = items[index][0].needs
-        assert not needs & {"provider_faults", "process", "browser"}
+        scenario = items[index][0]
+        assert "process" not in scenario.needs and "browser" not in scenario.needs
+        assert "provider_faults" not in scenario.needs or scoped(scenario)
+    for index in alone:
+        assert not scoped(items[index][0])
+
+
+def test_a_fault_can_be_scoped_only_once_the_run_has_an_order() -> None:
+    fault = steps.ProviderFault(mode="error_after")
+    order, confirm = steps.CreateOrder(), steps.Confirm(key="k1")
+    assert scoped(Scenario("x.after", "t", "t", (order, fault, confirm)))
+    assert not scoped(Scenario("x.before", "t", "t", (fault, order, confirm)))
+    assert not scoped(Scenario("x.none", "t", "t", (order, confirm)))
+    on_page = steps.ProviderFault(mode="delay", at="hosted_page")
+    assert scoped(Scenario("x.page", "t", "t", (order, on_page, confirm)))
+    lag = steps.ProviderFault(mode="search_lag")
+    assert not scoped(Scenario("x.lag", "t", "t", (lag, steps.BrowserCheckout(), confirm)))
+    crash = (order, fault, confirm, steps.KillTarget(), steps.RestartTarget())
+    assert not scoped(Scenario("x.crash", "t", "t", crash))
 
 
 def test_repeats_are_scheduled_one_by_one() -> None:
@@ -41,7 +60,7 @@ def test_browser_and_shared_runs_start_longest_first() -> None:
         get("api.parallel_same_key"),
     )
     browser_short, browser_long = get("hosted.double_click"), get("threeds.abandoned_new_card_ssr")
-    faulted = get("provider.timeout_after_charge")
+    faulted = get("process.kill_after_charge")
     items = [
         (quick, 0), (browser_short, 0), (slow, 0), (faulted, 0), (slower, 0),
         (browser_long, 0), (quick, 1),

@@ -226,5 +226,8 @@ def test_threeds_scenarios_pay_with_a_challenge_card_and_need_what_they_use() ->
         for spa in ("ssr", "spa"):  # search lags through the story, then the reconcile window
             steps = get(f"threeds.{name}_{spa}").steps
             kinds = [type(step).__name__ for step in steps]
-            assert kinds[0] == "ProviderFault" and steps[0].mode == "search_lag"  # type: ignore[attr-defined]
+            # armed once the order exists (so it can hide that order's intents only), and
+            # before anything is paid
+            assert kinds[:2] == ["BrowserCheckout", "ProviderFault"]
+            assert steps[1].mode == "search_lag"  # type: ignore[attr-defined]
             assert kinds[-3:] == ["ClearProviderFaults", "Reconcile", "ReadOrder"]
