@@ -99,9 +99,11 @@ def capture(interp: Interpreter, step: s.Capture) -> None:
         headers=headers, order_id=order_id, key=key,
     )  # fmt: skip
     driver = interp.api(step.user, through_proxy=step.through_proxy)
-    for _ in range(1 + step.patience):
+    wait: float | None = None
+    for attempt in range(1 + step.patience):
+        if attempt and wait is not None:  # not decided yet: ask again when told to
+            time.sleep(wait)
         done = driver.send(request)
         wait = retry_after(done)
         if wait is None:
             return
-        time.sleep(wait)

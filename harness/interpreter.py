@@ -331,12 +331,14 @@ class Interpreter:
             annotate = _capture.authorized_annotate(self)
         driver = self.api(step.user, through_proxy=step.through_proxy)
         value = {"tampered": True, "change": step.change} if step.change else None
-        for _ in range(1 + step.patience):
+        wait: float | None = None
+        for attempt in range(1 + step.patience):
+            if attempt and wait is not None:  # not decided yet: ask again when told to
+                time.sleep(wait)
             done = driver.send(request, timeout=step.timeout_s, extra=value, annotate=annotate)
             wait = retry_after(done)
             if wait is None:
                 break
-            time.sleep(wait)
         if step.manual_capture:
             _capture.require_authorized(self, done)
 
