@@ -58,10 +58,13 @@ BROWSER_STEP_S = 0.4
 """What a browser step (a navigation or a click and the page it leads to) is taken to cost."""
 BROWSER_START_S = 0.5
 """A browser run's own contexts and first page."""
-BURST_REQUEST_S = 0.1
+BURST_REQUEST_S = 0.05
 """One request of a barrier-released burst (they queue at the checkout)."""
 RECONCILE_S = 0.4
 RESTART_S = 1.5
+HOLD_S = 3.0
+"""A holding fault (``hang_after``) lasts until the checkout gives up on the provider: a
+few seconds for a typical client timeout, whatever the fault's upper limit."""
 
 
 def estimate_s(scenario: Scenario) -> float:
@@ -77,6 +80,8 @@ def _step_s(step: s.Step) -> float:
         return step.ms / 1000
     if isinstance(step, s.Burst):
         return BURST_REQUEST_S * step.n + step.stagger_ms * step.n / 1000
+    if isinstance(step, s.ProviderFault) and step.mode == "hang_after":
+        return min(step.delay_ms / 1000, HOLD_S) if step.delay_ms else HOLD_S
     if isinstance(step, s.ProviderFault | s.NetworkFault):
         return step.delay_ms / 1000 if step.delay_ms else STEP_S
     if isinstance(step, s.Reconcile):

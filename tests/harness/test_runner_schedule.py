@@ -87,3 +87,7 @@ def test_the_estimate_reads_waits_bursts_and_rounds() -> None:
     twice = Scenario("x.sleep2", "t", "t", (steps.Sleep(ms=2_000),), rounds=2)
     assert estimate_s(twice) == pytest.approx(4.0)
     assert estimate_s(get("browser.double_click_ssr")) > estimate_s(get("api.missing_key"))
+    # a hold lasts until the checkout gives up, not the fault's upper limit
+    hold = get("provider.timeout_after_charge")
+    assert max(f.delay_ms for f in hold.steps if isinstance(f, steps.ProviderFault)) > 10_000
+    assert estimate_s(hold) < 5.0
