@@ -329,21 +329,25 @@ class Faults:
         """``found`` without the intents an armed ``search_lag`` fault keeps out of search.
 
         ``born(intent)`` is when the intent was created, on this fake's clock; a scoped
-        fault hides only intents in its scope. The first
-        armed fault that would hide at least one intent fires: its hit names the request and
-        says what was hidden. A search with nothing to hide leaves every fault untouched.
+        fault hides only intents in its scope. Each armed fault in turn hides the young
+        intents it aims at that no fault before it hid, and fires if it hid any: its hit
+        names the request and says what it hid. So the lags of runs going on side by side
+        each hide their own intents from a search that finds several runs' (an unscoped
+        fault leaves nothing to the ones after it). A search with nothing to hide leaves
+        every fault untouched.
         """
         with self._lock:
             now = self.clock()
+            ages = {o["id"]: now - born(o) for o in found}
+            shown = list(found)
             for fault in self._faults:
                 if fault.mode != "search_lag" or not fault.matches("GET", SEARCH_PATH):
                     continue
                 if fault.count is not None and fault.fired >= fault.count:
                     continue
-                ages = {o["id"]: now - born(o) for o in found}
                 hidden = [
                     o
-                    for o in found
+                    for o in shown
                     if ages[o["id"]] < fault.delay_ms / 1000 and fault.in_scope(metadata_of(o))
                 ]
                 if not hidden:
@@ -366,8 +370,8 @@ class Faults:
                             "effect": _hid(hidden, ages),
                         }
                     )
-                return [o for o in found if o not in hidden]
-        return found
+                shown = [o for o in shown if o not in hidden]
+        return shown
 
     def fired_on(self, request_id: str) -> str | None:
         """``"flt_N:search_lag"`` if a search lag fault fired on this request, else ``None``."""

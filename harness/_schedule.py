@@ -3,8 +3,8 @@
 Three kinds of run:
 
 - ``alone``: they kill the target, or arm a provider fault before they have an order (one
-  that every concurrent run would feel), so each runs with nothing else going on, in
-  catalog order;
+  that every concurrent run would feel) or make an order while one is armed, so each runs
+  with nothing else going on, in catalog order;
 - ``browser``: they drive Chromium; up to ``browser_jobs`` of them overlap, each in browser
   contexts of its own (:mod:`harness._shared_chromium`);
 - ``shared``: API and webhook scenarios, which touch only their own orders, keys, users and
@@ -37,14 +37,21 @@ ORDER_STEPS = (s.CreateOrder, s.BrowserCheckout)
 
 def scoped(scenario: Scenario) -> bool:
     """Whether every provider fault of ``scenario`` can aim at its own intents only: it
-    arms each after a step that created an order, and it never kills the target."""
+    arms each after a step that created an order, makes no order while a fault is armed
+    (a fault's scope is the orders made before it), and never kills the target."""
     if "provider_faults" not in scenario.needs or "process" in scenario.needs:
         return False
-    has_order = False
+    has_order, armed = False, False
     for step in scenario.steps:
-        has_order = has_order or isinstance(step, ORDER_STEPS)
-        if isinstance(step, s.ProviderFault) and not has_order:
-            return False
+        if isinstance(step, ORDER_STEPS):
+            if armed:
+                return False
+            has_order = True
+        if isinstance(step, s.ProviderFault):
+            if not has_order:
+                return False
+            armed = True
+        armed = armed and not isinstance(step, s.ClearProviderFaults)
     return True
 
 

@@ -119,6 +119,9 @@ class Interpreter:
         intents with the business key, so the run must be tried again alone, unscoped."""
         self._fault_ids: list[str] = []
         """Every provider fault this run armed and has not removed."""
+        self._arming = False
+        """This run asked the provider for a fault since its faults were last cleared, an
+        answer it never read included (the fault may be armed all the same)."""
         self._requests_cursor: int | None = None
         self._rules: list[ProxyRule] = []
         self._apis: dict[tuple[str, bool], ApiDriver] = {}
@@ -384,6 +387,7 @@ class Interpreter:
             delay_ms = int(provider.hold_limit_s * 1000)
         if self._requests_cursor is None:
             self._requests_cursor = self.provider.requests_cursor()
+        self._arming = True
         group: list[str] = []
         if step.mode == "search_lag":
             self._search_lag(step)
@@ -445,14 +449,16 @@ class Interpreter:
 
     def _stop_provider_faults(self) -> None:
         """Remove the faults this run armed: a scoped run's own, or every fault (a run that
-        arms unscoped faults runs alone). A run that armed none removes nothing: runs going
-        on beside it may hold faults of their own."""
+        arms unscoped faults runs alone). A run that asked for none removes nothing: runs
+        going on beside it may hold faults of their own. An unscoped run that asked for one
+        clears them all even when it never learnt the fault's id (the provider's answer was
+        lost or refused): the fault may be armed, and would reach every run after it."""
         ids, self._fault_ids = self._fault_ids, []
-        if not ids:
-            return
+        arming, self._arming = self._arming, False
         if self.scoped:
-            self.provider_faults.remove(ids)
-        else:
+            if ids:
+                self.provider_faults.remove(ids)
+        elif arming or ids:
             self.provider_faults.stop()
 
     def _report_provider_faults(self) -> None:

@@ -82,3 +82,24 @@ def test_a_malformed_scope_is_refused_naming_the_field(scope: object) -> None:
 def test_a_malformed_scope_is_a_400_over_http(fake: FakeProviderClient) -> None:
     with pytest.raises(FakeProviderError, match=r"400.*metadata"):
         fake.set_fault("delay", "money", metadata={"order_id": []})
+
+
+def test_two_runs_scoped_search_lags_each_hide_their_own_intents_from_one_search(
+    api: httpx.Client, fake: FakeProviderClient
+) -> None:
+    """Two runs going on side by side, each with its search lag: a search that finds both
+    runs' new intents (here by a label both share, the customer) hides both, and each lag
+    says what it hid. The first lag alone hiding its intents left the other run's story
+    unlagged, and its lag silent, which is no error: a pass without the fault's effect."""
+    first = fake.set_fault("search_lag", "GET /v1/payment_intents/search",
+                           metadata={"order_id": ["run-1"]})  # fmt: skip
+    second = fake.set_fault("search_lag", "GET /v1/payment_intents/search",
+                            metadata={"order_id": ["run-2"]})  # fmt: skip
+    for order_id, key in (("run-1", "l1"), ("run-2", "l2")):
+        form = {"amount": "900", "currency": "usd", "metadata[order_id]": order_id,
+                "metadata[user]": "alice"}  # fmt: skip
+        assert api.post("/v1/payment_intents", data=form, headers={"Idempotency-Key": key})
+    query = {"query": "metadata['user']:'alice'"}
+    assert api.get("/v1/payment_intents/search", params=query).json()["data"] == []
+    fired = {f["id"]: f["fired"] for f in fake.faults()}
+    assert fired == {first["id"]: 1, second["id"]: 1}

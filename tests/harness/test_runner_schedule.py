@@ -91,3 +91,18 @@ def test_the_estimate_reads_waits_bursts_and_rounds() -> None:
     hold = get("provider.timeout_after_charge")
     assert max(f.delay_ms for f in hold.steps if isinstance(f, steps.ProviderFault)) > 10_000
     assert estimate_s(hold) < 5.0
+
+
+def test_an_order_made_while_a_fault_is_armed_keeps_the_run_alone() -> None:
+    """A scoped fault holds the business keys of the orders made before it: one made after
+    it is out of its reach, so the fault meant for that order's payment would pass it by
+    (and could fire on another call of an earlier order instead, a different story)."""
+    fault = steps.ProviderFault(mode="error_after")
+    first, second = steps.CreateOrder(), steps.CreateOrder(order="o2")
+    pay_second = steps.Confirm(key="k2", order="o2")
+    story = (first, fault, second, pay_second)
+    assert not scoped(Scenario("x.late_order", "t", "t", story))
+    cleared = (first, fault, steps.Confirm(key="k1"), steps.ClearProviderFaults(), second)
+    assert scoped(Scenario("x.cleared", "t", "t", (*cleared, pay_second)))
+    rearmed = (*cleared, steps.ProviderFault(mode="error_after"), pay_second)
+    assert scoped(Scenario("x.rearmed", "t", "t", rearmed))
