@@ -320,7 +320,15 @@ class Checkout:
     ) -> IdempotencyKey | Respond:
         """Lock the (user, key) row and lease it to this request; a key reused for another
         request is refused (422), a finished one answers its stored response, one another
-        request holds answers 409 (both raise or return before anything else is read)."""
+        request holds answers 409 (both raise or return before anything else is read).
+
+        A key never seen is inserted already leased to this request, by one statement that
+        returns the new row (``db.insert_new``): there is nothing in it to check, and no
+        other transaction can see it before this one commits. Only a key that was there
+        (or any key on MariaDB) costs the locking read and the checks."""
+        new = db.insert_new(session, IdempotencyKey, self._key_row(request, now, token))
+        if new is not None:
+            return new
         key = self._lock_key(session, request, now)
         if key.fingerprint != request.fingerprint:
             raise _Answer(key_reused())
@@ -399,6 +407,7 @@ class Checkout:
 
         def insert(session: Session) -> Charge:
             now = utcnow()
+            db.insert_ignore(session, IdempotencyKey, self._key_row(request, now))
             key = self._lock_key(session, request, now)
             key.locked_until, key.lease_token = now + self._lease, token
             order = lock_order(session, request.order_id, user=request.user)
@@ -416,22 +425,27 @@ class Checkout:
 
         return db.transaction(self._sessions, insert)
 
+    def _key_row(
+        self, request: ConfirmRequest, now: datetime, token: str | None = None
+    ) -> dict[str, Any]:
+        """The columns of a new (user, key) row; leased to the request ``token`` names."""
+        return {
+            "user_id": request.user,
+            "idempotency_key": request.key,
+            "request_method": request.method.upper(),
+            "request_path": request.path,
+            "fingerprint": request.fingerprint,
+            "recovery_point": "started",
+            "locked_until": None if token is None else now + self._lease,
+            "lease_token": token,
+            "created_at": now,
+            "last_seen_at": now,
+            "expires_at": now + self._ttl,
+        }
+
     def _lock_key(self, session: Session, request: ConfirmRequest, now: datetime) -> IdempotencyKey:
-        db.insert_ignore(
-            session,
-            IdempotencyKey,
-            {
-                "user_id": request.user,
-                "idempotency_key": request.key,
-                "request_method": request.method.upper(),
-                "request_path": request.path,
-                "fingerprint": request.fingerprint,
-                "recovery_point": "started",
-                "created_at": now,
-                "last_seen_at": now,
-                "expires_at": now + self._ttl,
-            },
-        )
+        """Lock the (user, key) row, which must exist; an expired finished one is reset for
+        this request."""
         key = session.execute(
             sa.select(IdempotencyKey)
             .where(
