@@ -85,6 +85,16 @@ class Charge:
     """The intent to confirm again (a payment awaiting 3-D Secure): never a new intent."""
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What the replay phase read: the answer to send without a claim, if any, and whether
+    the order had a hosted session that may still be paid (the route then closes it before
+    the claim). ``hosted_open`` is True when nothing was read (so the route looks)."""
+
+    answer: StoredAnswer | ConfirmOutcome | None
+    hosted_open: bool = True
+
+
 class _Answer(Exception):
     """Leave a transaction by rolling it back and answering ``outcome`` (nothing stored)."""
 
@@ -142,12 +152,17 @@ class Checkout:
 
     # -- phase "replay" --------------------------------------------------------------------
 
-    def stored_answer(self, request: ConfirmRequest) -> StoredAnswer | ConfirmOutcome | None:
+    def look_up(self, request: ConfirmRequest) -> Lookup:
         """The answer already stored for this request, by one indexed read of its (user, key)
         row (the UNIQUE index), in a read-only transaction: nothing locked, nothing written,
         the body not parsed. A key that holds another request answers 422, as ``take_key``
-        would. ``None``: no finished answer to give (a new key, one in flight, or an
-        expired one that may be reused); ``confirm`` decides, under the key's lock."""
+        would. No answer: no finished one to give (a new key, one in flight, or an expired
+        one that may be reused); ``confirm`` decides, under the key's lock.
+
+        The same statement tells whether the order has a hosted session that may still be
+        paid (``open_hosted_session``), which the route must close before a card claim:
+        one round trip, not two. It is a plain read, like the one ``close_for_card`` would
+        make; the claim checks again under the order's lock (``hosted_open``)."""
         columns = (
             IdempotencyKey.fingerprint,
             IdempotencyKey.recovery_point,
@@ -156,11 +171,20 @@ class Checkout:
             IdempotencyKey.response_headers,
             IdempotencyKey.response_body,
         )
-        query = sa.select(*columns).where(
+        this_key = sa.and_(
             IdempotencyKey.user_id == request.user, IdempotencyKey.idempotency_key == request.key
         )
-        row = db.transaction(self._sessions, lambda s: s.execute(query).first(), read_only=True)
-        if row is None:
+        hosted = open_hosted_session(request.order_id, request.user).exists()
+        one_row = sa.select(sa.literal(1).label("one")).subquery()  # the key row may be absent
+        query = sa.select(*columns, hosted.label("hosted_open")).select_from(
+            one_row.outerjoin(IdempotencyKey, this_key)
+        )
+        row = db.transaction(self._sessions, lambda s: s.execute(query).one(), read_only=True)
+        return Lookup(self._stored(request, row), hosted_open=bool(row.hosted_open))
+
+    def _stored(self, request: ConfirmRequest, row: Any) -> StoredAnswer | ConfirmOutcome | None:
+        """The answer ``look_up``'s row holds for ``request``, if any (see there)."""
+        if row.fingerprint is None:  # no such key
             return None
         finished = row.recovery_point == "finished"
         if finished and row.expires_at <= utcnow():
@@ -737,6 +761,16 @@ HOSTED_OPENED = (
     "Nothing was charged by this request; pay on that page, or retry with the same "
     "Idempotency-Key to close it and pay by card."
 )
+
+
+def open_hosted_session(order_id: str, user: str) -> sa.Select[HostedSession]:
+    """The user's order's hosted session that may still be paid (``open_order_id`` set), if
+    any: the route's plain read before a card claim (``Checkout.look_up``, ``close_for_card``)."""
+    return (
+        sa.select(HostedSession)
+        .join(Order, Order.id == HostedSession.order_id)
+        .where(HostedSession.open_order_id == order_id, Order.user_id == user)
+    )
 
 
 def hosted_open(session: Session, order_id: str) -> bool:
