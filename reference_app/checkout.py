@@ -159,10 +159,11 @@ class Checkout:
         would. No answer: no finished one to give (a new key, one in flight, or an expired
         one that may be reused); ``confirm`` decides, under the key's lock.
 
-        The same statement tells whether the order has a hosted session that may still be
-        paid (``open_hosted_session``), which the route must close before a card claim:
-        one round trip, not two. It is a plain read, like the one ``close_for_card`` would
-        make; the claim checks again under the order's lock (``hosted_open``)."""
+        Only then, in the same transaction, a second read tells whether the order has a
+        hosted session that may still be paid (``open_hosted_session``), which the route
+        must close before a card claim. A replay reads nothing more than its key row. Both
+        are plain reads, as ``close_for_card``'s own is; the claim checks the hosted
+        session again under the order's lock (``hosted_open``)."""
         columns = (
             IdempotencyKey.fingerprint,
             IdempotencyKey.recovery_point,
@@ -171,20 +172,22 @@ class Checkout:
             IdempotencyKey.response_headers,
             IdempotencyKey.response_body,
         )
-        this_key = sa.and_(
+        query = sa.select(*columns).where(
             IdempotencyKey.user_id == request.user, IdempotencyKey.idempotency_key == request.key
         )
-        hosted = open_hosted_session(request.order_id, request.user).exists()
-        one_row = sa.select(sa.literal(1).label("one")).subquery()  # the key row may be absent
-        query = sa.select(*columns, hosted.label("hosted_open")).select_from(
-            one_row.outerjoin(IdempotencyKey, this_key)
-        )
-        row = db.transaction(self._sessions, lambda s: s.execute(query).one(), read_only=True)
-        return Lookup(self._stored(request, row), hosted_open=bool(row.hosted_open))
+
+        def read(session: Session) -> Lookup:
+            answer = self._stored(request, session.execute(query).first())
+            if answer is not None:  # sent as it is: the route goes no further
+                return Lookup(answer, hosted_open=False)
+            hosted = open_hosted_session(request.order_id, request.user).exists()
+            return Lookup(None, hosted_open=bool(session.execute(sa.select(hosted)).scalar()))
+
+        return db.transaction(self._sessions, read, read_only=True)
 
     def _stored(self, request: ConfirmRequest, row: Any) -> StoredAnswer | ConfirmOutcome | None:
         """The answer ``look_up``'s row holds for ``request``, if any (see there)."""
-        if row.fingerprint is None:  # no such key
+        if row is None:
             return None
         finished = row.recovery_point == "finished"
         if finished and row.expires_at <= utcnow():
