@@ -62,19 +62,17 @@ def test_insert_new_returns_the_new_row_and_never_an_existing_one(
         assert first.id is not None
 
 
-@pytest.mark.postgres
-def test_a_pooled_connection_the_server_dropped_is_replaced_by_a_rerun(
-    own_database_url: Callable[[str], str],
+SERVER_DATABASES = [p for p in DATABASES if p.id != "sqlite"]
+
+
+@pytest.mark.parametrize("database", SERVER_DATABASES)
+def test_pooled_connections_the_server_dropped_are_replaced_by_a_rerun(
+    database: str, own_database_url: Callable[[str], str]
 ) -> None:
-    """Every idle connection of the pool is terminated by the server; the next transactions
+    """Every idle connection of the pool is killed by the server; the next transactions
     fail on their first statement, are rerun on new connections and succeed."""
-    url = own_database_url("postgres")
-    name = "nodouble_pool_" + secrets.token_hex(4)
-    engine = db.make_engine(
-        sa.engine.make_url(url)
-        .update_query_dict({"application_name": name})
-        .render_as_string(hide_password=False)
-    )
+    url = own_database_url(database)
+    engine = db.make_engine(url)
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     sessions = db.make_sessionmaker(engine)
 
@@ -83,20 +81,25 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_by_a_rerun(
 
     try:
         with engine.connect() as a, engine.connect() as b:  # two connections into the pool
-            a.execute(sa.text("SELECT 1"))
-            b.execute(sa.text("SELECT 1"))
+            ids = {_server_id(a), _server_id(b)}
         with admin.connect() as conn:
-            killed = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
-                    "pg_stat_activity WHERE application_name = :name) AS t"
-                ),
-                {"name": name},
-            ).scalar_one()
-        assert killed == 2
+            for server_id in ids:
+                kill = "SELECT pg_terminate_backend(:id)" if database == "postgres" else "KILL :id"
+                conn.execute(sa.text(kill), {"id": server_id})
+        assert len(ids) == 2
         assert db.transaction(sessions, one) == 1
         assert db.transaction(sessions, one, read_only=True) == 1
         assert db.transaction(sessions, one) == 1
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def _server_id(connection: sa.Connection) -> int:
+    """The server's id of this connection (its backend pid, its MariaDB thread id)."""
+    query = (
+        "SELECT pg_backend_pid()"
+        if connection.dialect.name == "postgresql"
+        else "SELECT CONNECTION_ID()"
+    )
+    return int(connection.execute(sa.text(query)).scalar_one())
