@@ -136,15 +136,16 @@ def confirm_order(
     user = _user(request)
     payload = (body or ConfirmIn()).model_dump()
     service = _service(request)
-    stored = service.stored_answer(
+    found = service.look_up(
         user, order_id, idempotency_key, payload, method=request.method, path=request.url.path
     )
+    stored = found.answer
     if isinstance(stored, StoredAnswer):  # a replay: the stored bytes, nothing else done
         return _send(stored.status, stored.headers, stored.body)
     if stored is not None:
         return _json_outcome(stored)
     hosted = request.app.state.hosted  # a hosted session left open must not be paid too
-    if not hosted.close_for_card(user, order_id, str(request.base_url)):
+    if found.hosted_open and not hosted.close_for_card(user, order_id, str(request.base_url)):
         raise ProblemError(503, "hosted-session-open", HOSTED_OPEN, {"Retry-After": "2"})
     outcome = service.confirm(
         user, order_id, idempotency_key, payload, method=request.method, path=request.url.path,

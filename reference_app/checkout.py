@@ -85,6 +85,16 @@ class Charge:
     """The intent to confirm again (a payment awaiting 3-D Secure): never a new intent."""
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What the replay phase read: the answer to send without a claim, if any, and whether
+    the order had a hosted session that may still be paid (the route then closes it before
+    the claim). ``hosted_open`` is True when nothing was read (so the route looks)."""
+
+    answer: StoredAnswer | ConfirmOutcome | None
+    hosted_open: bool = True
+
+
 class _Answer(Exception):
     """Leave a transaction by rolling it back and answering ``outcome`` (nothing stored)."""
 
@@ -142,12 +152,18 @@ class Checkout:
 
     # -- phase "replay" --------------------------------------------------------------------
 
-    def stored_answer(self, request: ConfirmRequest) -> StoredAnswer | ConfirmOutcome | None:
+    def look_up(self, request: ConfirmRequest) -> Lookup:
         """The answer already stored for this request, by one indexed read of its (user, key)
         row (the UNIQUE index), in a read-only transaction: nothing locked, nothing written,
         the body not parsed. A key that holds another request answers 422, as ``take_key``
-        would. ``None``: no finished answer to give (a new key, one in flight, or an
-        expired one that may be reused); ``confirm`` decides, under the key's lock."""
+        would. No answer: no finished one to give (a new key, one in flight, or an expired
+        one that may be reused); ``confirm`` decides, under the key's lock.
+
+        Only then, in the same transaction, a second read tells whether the order has a
+        hosted session that may still be paid (``open_hosted_session``), which the route
+        must close before a card claim. A replay reads nothing more than its key row. Both
+        are plain reads, as ``close_for_card``'s own is; the claim checks the hosted
+        session again under the order's lock (``hosted_open``)."""
         columns = (
             IdempotencyKey.fingerprint,
             IdempotencyKey.recovery_point,
@@ -159,7 +175,18 @@ class Checkout:
         query = sa.select(*columns).where(
             IdempotencyKey.user_id == request.user, IdempotencyKey.idempotency_key == request.key
         )
-        row = db.transaction(self._sessions, lambda s: s.execute(query).first(), read_only=True)
+
+        def read(session: Session) -> Lookup:
+            answer = self._stored(request, session.execute(query).first())
+            if answer is not None:  # sent as it is: the route goes no further
+                return Lookup(answer, hosted_open=False)
+            hosted = open_hosted_session(request.order_id, request.user).exists()
+            return Lookup(None, hosted_open=bool(session.execute(sa.select(hosted)).scalar()))
+
+        return db.transaction(self._sessions, read, read_only=True)
+
+    def _stored(self, request: ConfirmRequest, row: Any) -> StoredAnswer | ConfirmOutcome | None:
+        """The answer ``look_up``'s row holds for ``request``, if any (see there)."""
         if row is None:
             return None
         finished = row.recovery_point == "finished"
@@ -320,7 +347,15 @@ class Checkout:
     ) -> IdempotencyKey | Respond:
         """Lock the (user, key) row and lease it to this request; a key reused for another
         request is refused (422), a finished one answers its stored response, one another
-        request holds answers 409 (both raise or return before anything else is read)."""
+        request holds answers 409 (both raise or return before anything else is read).
+
+        A key never seen is inserted already leased to this request, by one statement that
+        returns the new row (``db.insert_new``): there is nothing in it to check, and no
+        other transaction can see it before this one commits. Only a key that was there
+        (or any key on MariaDB) costs the locking read and the checks."""
+        new = db.insert_new(session, IdempotencyKey, self._key_row(request, now, token))
+        if new is not None:
+            return new
         key = self._lock_key(session, request, now)
         if key.fingerprint != request.fingerprint:
             raise _Answer(key_reused())
@@ -399,6 +434,7 @@ class Checkout:
 
         def insert(session: Session) -> Charge:
             now = utcnow()
+            db.insert_ignore(session, IdempotencyKey, self._key_row(request, now))
             key = self._lock_key(session, request, now)
             key.locked_until, key.lease_token = now + self._lease, token
             order = lock_order(session, request.order_id, user=request.user)
@@ -416,22 +452,27 @@ class Checkout:
 
         return db.transaction(self._sessions, insert)
 
+    def _key_row(
+        self, request: ConfirmRequest, now: datetime, token: str | None = None
+    ) -> dict[str, Any]:
+        """The columns of a new (user, key) row; leased to the request ``token`` names."""
+        return {
+            "user_id": request.user,
+            "idempotency_key": request.key,
+            "request_method": request.method.upper(),
+            "request_path": request.path,
+            "fingerprint": request.fingerprint,
+            "recovery_point": "started",
+            "locked_until": None if token is None else now + self._lease,
+            "lease_token": token,
+            "created_at": now,
+            "last_seen_at": now,
+            "expires_at": now + self._ttl,
+        }
+
     def _lock_key(self, session: Session, request: ConfirmRequest, now: datetime) -> IdempotencyKey:
-        db.insert_ignore(
-            session,
-            IdempotencyKey,
-            {
-                "user_id": request.user,
-                "idempotency_key": request.key,
-                "request_method": request.method.upper(),
-                "request_path": request.path,
-                "fingerprint": request.fingerprint,
-                "recovery_point": "started",
-                "created_at": now,
-                "last_seen_at": now,
-                "expires_at": now + self._ttl,
-            },
-        )
+        """Lock the (user, key) row, which must exist; an expired finished one is reset for
+        this request."""
         key = session.execute(
             sa.select(IdempotencyKey)
             .where(
@@ -723,6 +764,16 @@ HOSTED_OPENED = (
     "Nothing was charged by this request; pay on that page, or retry with the same "
     "Idempotency-Key to close it and pay by card."
 )
+
+
+def open_hosted_session(order_id: str, user: str) -> sa.Select[HostedSession]:
+    """The user's order's hosted session that may still be paid (``open_order_id`` set), if
+    any: the route's plain read before a card claim (``Checkout.look_up``, ``close_for_card``)."""
+    return (
+        sa.select(HostedSession)
+        .join(Order, Order.id == HostedSession.order_id)
+        .where(HostedSession.open_order_id == order_id, Order.user_id == user)
+    )
 
 
 def hosted_open(session: Session, order_id: str) -> bool:

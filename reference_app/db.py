@@ -12,6 +12,10 @@
   latest committed rows), ``SELECT ... FOR UPDATE``,
   ``INSERT ... ON DUPLICATE KEY UPDATE id = id``; deadlocks (1213) and lock wait timeouts
   (1205) are retried by ``transaction``.
+
+PostgreSQL and MariaDB connections are pooled without a pre-ping (which cost a round trip
+each time one was taken): a connection the server dropped fails on its first statement,
+and ``transaction`` reruns the work on a new one.
 """
 
 from __future__ import annotations
@@ -30,12 +34,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
+M = TypeVar("M")
 log = logging.getLogger("reference_app.db")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "nodouble_read_only"
 """Connection execution option of a transaction that only reads (see ``transaction``)."""
 RETRY_ATTEMPTS = 8
+POOL_RECYCLE_SECONDS = 1800
+"""A pooled connection older than this is replaced when taken (no round trip): well under
+MariaDB's default ``wait_timeout`` (8 hours), after which the server drops it."""
 _MYSQL_RETRY_CODES = {1213, 1205}  # deadlock, lock wait timeout
 _PG_RETRY_STATES = {"40001", "40P01"}  # serialization failure, deadlock
 
@@ -59,7 +67,14 @@ def make_engine(url: str) -> Engine:
         pool_size=20,
         max_overflow=40,
         pool_timeout=60,
-        pool_pre_ping=True,
+        # No pre-ping: it cost a round trip every time a connection left the pool. A
+        # connection the server dropped while it sat idle fails on its first statement
+        # instead; SQLAlchemy then invalidates it (and every older pooled connection) and
+        # ``transaction`` reruns the work on a new one (see ``is_retryable``).
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        # The most recently used connection first: one request at a time keeps meeting the
+        # same warm server backend (and its prepared statements), not all of them in turn.
+        pool_use_lifo=True,
     )
 
 
@@ -153,19 +168,39 @@ def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) ->
     MySQL drivers report "found rows" for the no-op update.
     """
     table = cast(sa.Table, model.__table__)
+    session.execute(_insert_or_nothing(session, table, values))
+
+
+def insert_new(session: Session, model: type[M], values: dict[str, Any]) -> M | None:
+    """Insert a row unless a unique key already holds one; the new row, or ``None``.
+
+    PostgreSQL and SQLite: one statement, ``INSERT ... ON CONFLICT DO NOTHING RETURNING``;
+    the row it returns is this transaction's own, unseen by others until the commit (a
+    concurrent insert of the same key waits for that commit, then finds it taken), so it
+    needs no locking read. ``None``: the key was taken. MariaDB: always ``None`` after
+    ``insert_ignore``, because its driver cannot tell a new row from the no-op update;
+    the caller's locking read then finds the row, new or not, as on a conflict.
+    """
+    if session.get_bind().dialect.name in {"mysql", "mariadb"}:
+        insert_ignore(session, model, values)
+        return None
+    stmt = _insert_or_nothing(session, model, values).returning(model)
+    return cast("M | None", session.execute(stmt).scalar_one_or_none())
+
+
+def _insert_or_nothing(session: Session, target: Any, values: dict[str, Any]) -> Any:
+    """The dialect's ``INSERT`` into ``target`` (a table or a mapped class) that does
+    nothing when a unique key already holds the row."""
     name = session.get_bind().dialect.name
-    stmt: Any
     if name == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
-    elif name == "sqlite":
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
-    elif name in {"mysql", "mariadb"}:
+        return postgresql.insert(target).values(values).on_conflict_do_nothing()
+    if name == "sqlite":
+        return sqlite.insert(target).values(values).on_conflict_do_nothing()
+    if name in {"mysql", "mariadb"}:
         # A no-op update, not INSERT IGNORE: IGNORE would also swallow other errors.
-        stmt = mysql.insert(table).values(values)
-        stmt = stmt.on_duplicate_key_update({"id": table.c.id})
-    else:
-        raise RuntimeError(f"unsupported database dialect {name!r}")
-    session.execute(stmt)
+        stmt = mysql.insert(target).values(values)
+        return stmt.on_duplicate_key_update({"id": sa.inspect(target).c.id})
+    raise RuntimeError(f"unsupported database dialect {name!r}")
 
 
 def dialect_name(url: str) -> str:

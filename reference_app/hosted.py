@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from reference_app import db, flaws
-from reference_app.checkout import active_payment, lock_order
+from reference_app.checkout import active_payment, lock_order, open_hosted_session
 from reference_app.hosted_provider import JSON, SessionsClient
 from reference_app.models import HostedSession, Order, Payment, utcnow
 from reference_app.provider import ProviderUnavailable
@@ -172,11 +172,7 @@ class HostedCheckout:
         asked, and the card payment must wait (it could be a second charge)."""
 
         def current(session: Session) -> _Row | None:  # a plain read: no row lock taken
-            row = session.execute(
-                sa.select(HostedSession)
-                .join(Order, Order.id == HostedSession.order_id)
-                .where(HostedSession.open_order_id == order_id, Order.user_id == user)
-            ).scalar_one_or_none()
+            row = session.execute(open_hosted_session(order_id, user)).scalar_one_or_none()
             return None if row is None else _snapshot(row)
 
         row = db.transaction(self._sessions, current, read_only=True)

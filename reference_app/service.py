@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reference_app import authorization, catalog, db, flaws
 from reference_app.capture import Capturer
-from reference_app.checkout import Checkout, ConfirmRequest, key_problem, problem
+from reference_app.checkout import Checkout, ConfirmRequest, Lookup, key_problem, problem
 from reference_app.config import Settings
 from reference_app.models import Order, Payment, utcnow
 from reference_app.provider import ProviderClient
@@ -23,7 +23,6 @@ from reference_app.schemas import (
     OrderView,
     PaymentView,
     Product,
-    StoredAnswer,
 )
 
 
@@ -107,7 +106,7 @@ class CheckoutService:
 
         return db.transaction(self._sessions, work, read_only=True)
 
-    def stored_answer(
+    def look_up(
         self,
         user: str,
         order_id: str,
@@ -116,16 +115,17 @@ class CheckoutService:
         *,
         method: str,
         path: str,
-    ) -> StoredAnswer | ConfirmOutcome | None:
+    ) -> Lookup:
         """The replay fast path: the answer stored for this exact request (or 422 for a key
-        used with another body), read without a lock or a write; ``None`` when ``confirm``
-        must decide (see ``Checkout.stored_answer``)."""
+        used with another body), read without a lock or a write, and whether the order has
+        a hosted session to close first; no answer when ``confirm`` must decide (see
+        ``Checkout.look_up``)."""
         if flaws.active(self.settings, "no_idempotency"):
-            return None  # that flaw never looks the client's key up
+            return Lookup(None)  # that flaw never looks the client's key up
         request = self._request(user, order_id, key, payload, method, path)
         if not isinstance(request, ConfirmRequest):
-            return None  # a refused request: confirm answers it
-        return self._checkout.stored_answer(request)
+            return Lookup(None)  # a refused request: confirm answers it
+        return self._checkout.look_up(request)
 
     def confirm(
         self,
