@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness._preflight import SetupError
-from harness._schedule import DEFAULT_BROWSER_JOBS
+from harness._schedule import DEFAULT_BROWSER_JOBS, DEFAULT_JOBS
 from harness.browser import find_chromium
 from harness.ledger_sources import open_source
 from harness.ledger_sources._keys import read_test_key
@@ -45,7 +45,7 @@ def execute(
     database_url: str | None,
     console: Console,
     err: Console,
-    jobs: int = 4,
+    jobs: int = DEFAULT_JOBS,
     race_repeat: int = 3,
     gate_hygiene: bool = False,
     flaw: str | None = None,

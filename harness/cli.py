@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from harness._schedule import DEFAULT_BROWSER_JOBS
+from harness._schedule import DEFAULT_BROWSER_JOBS, DEFAULT_JOBS
 
 app = typer.Typer(
     name="nodouble",
@@ -197,7 +197,7 @@ def run(
             "run one after another, browser ones too.",
             min=1,
         ),
-    ] = 4,
+    ] = DEFAULT_JOBS,
     browser_jobs: Annotated[
         int,
         typer.Option(

@@ -43,7 +43,7 @@ from harness import __version__
 from harness._attribution import Attribution, Share, Window, attribute
 from harness._browsing import BrowserSession
 from harness._preflight import SetupError, check_account
-from harness._schedule import DEFAULT_BROWSER_JOBS, schedule
+from harness._schedule import DEFAULT_BROWSER_JOBS, DEFAULT_JOBS, schedule
 from harness.checkers import CheckContext, CheckResult, run_checkers
 from harness.checkers._base import PAYMENT_FS
 from harness.history import History
@@ -76,7 +76,7 @@ class RunOptions:
     """Scenarios tagged ``race`` run this many times as often (a rare race must show)."""
     seed: int | None = None
     browser: bool = True
-    jobs: int = 4
+    jobs: int = DEFAULT_JOBS
     """How many API and webhook scenario runs may share the target at once (1: every run
     one after another, browser ones too)."""
     browser_jobs: int = DEFAULT_BROWSER_JOBS
