@@ -114,9 +114,9 @@ def _overlapping_run(
     pids: list[int] = []
     real_attach: Callable[[Endpoint], Any] = _shared_chromium.attach
 
-    def execute(self: Runner, scenario: Any, repeat: int, index: int) -> Any:
+    def execute(self: Runner, scenario: Any, repeat: int, index: int, **how: Any) -> Any:
         barrier.wait()  # raises BrokenBarrierError if the other run is not going on too
-        return real_execute(self, scenario, repeat, index)
+        return real_execute(self, scenario, repeat, index, **how)
 
     def attach(endpoint: Endpoint) -> Any:
         playwright, browser = real_attach(endpoint)
