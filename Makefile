@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) browser node-shop lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 # The gallery's Node.js checkout (tests/gallery/node_shop): node and npm from Debian (apt-get
 # as root when node is missing), its packages exactly as package-lock.json pins them.
