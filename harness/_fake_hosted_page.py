@@ -8,6 +8,7 @@ target's own controls and pages come from its profile (``[browser.hosted]``).
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 from playwright.sync_api import Error as PlaywrightError
@@ -27,6 +28,28 @@ def session_id(url: str) -> str | None:
     """The Checkout Session id of the hosted page at ``url``, or None if it is not one."""
     match = PAGE_URL.search(url)
     return match.group("session_id") if match else None
+
+
+def left_or_final(page: Page, timeout_ms: float) -> bool:
+    """Wait up to ``timeout_ms`` until the tab has left this page for another one and that
+    one has loaded, or this page shows a final state. True if either happened.
+
+    Waiting for the target's success page instead would wait out the whole timeout on a
+    target that shows anything else; this returns as soon as the target has answered, and
+    the caller decides how long to watch for success."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    final = page.locator(FINAL).filter(visible=True)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if session_id(page.url) is None:
+                page.wait_for_load_state("load", timeout=left * 1000)
+                return True
+            if final.count() > 0:
+                return True
+            page.wait_for_timeout(50)
+        except PlaywrightError:  # a navigation under way, or the load took too long
+            continue
+    return False
 
 
 def card(payment_method: str) -> str:

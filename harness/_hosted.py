@@ -106,15 +106,14 @@ def pay_on_page(run: _RunBrowser, step: s.PayOnHostedPage) -> None:
     page.check(provider_page.card(step.payment_method))
     extra = {"hosted": "provider_pay", "payment_method": step.payment_method}
     driver.click(provider_page.PAY_BUTTON, tab=tab, extra=extra)
-    _shows(page, success, provider_page.FINAL, timeout_ms=LANDING_TIMEOUT_MS)
-    if _visible(page, success) or not provider_page.session_id(page.url):
+    provider_page.left_or_final(page, LANDING_TIMEOUT_MS)
+    if not provider_page.session_id(page.url):  # the provider sent the tab to the target
+        run.wait_for(step.tab, "success", LANDING_TIMEOUT_MS)
         if not _matches(hosted.success_url_regex, page.url):
-            run._screenshot(driver, tab)
             raise _step_error(
                 f"after paying on the provider's page the tab shows {_where(page)}, which "
                 f"browser.hosted.success_url_regex {hosted.success_url_regex!r} does not match"
             )
-        run.wait_for(step.tab, "success", LANDING_TIMEOUT_MS)
         return
     shown = provider_page.state(page)
     driver.note("provider_page", {"hosted": "provider_pay", "provider_state": shown}, tab=tab)
