@@ -1,8 +1,8 @@
 """Every deliberate flaw, for real, against the scenarios docs/flaws.md names for it.
 
-One ``nodouble flaws --named-only --repeat 3 --jobs 2`` run: a fresh stack per flaw (and
-one for the baseline), each running only that flaw's named scenarios, two stacks at a
-time. The tests then read its report and ask, per flaw, that every named scenario violated
+One ``nodouble flaws --named-only --repeat 3 --jobs 4`` run: a fresh stack per flaw (and
+one for the baseline), each running only that flaw's named scenarios, four stacks at a
+time (most of a flaw's time is waiting: reconcile windows, landing timeouts). The tests then read its report and ask, per flaw, that every named scenario violated
 one of the invariants named there (an unrelated failure does not do), and that the
 correct checkout passed all of those scenarios without a single violation.
 """
@@ -26,6 +26,7 @@ from scenarios import get
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPEAT = 3
+JOBS = 4
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def needs_browser(flaw: str) -> bool:
 def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> MatrixRun:
     lookup = find_chromium()
     root = tmp_path_factory.mktemp("every-flaw")
-    options = FlawOptions(repeat=REPEAT, jobs=2, named_only=True, browser=lookup.found)
+    options = FlawOptions(repeat=REPEAT, jobs=JOBS, named_only=True, browser=lookup.found)
     code = execute(options, root, Console(quiet=True), Console(quiet=True))
     [run_dir] = list(root.glob("flaws-*"))
     matrix = load_report(run_dir / "report.json").flaw_matrix
