@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness._schedule import estimate_s, scoped
+from harness._schedule import estimate_s, scoped, waiting_s
 from harness.runner import schedule
 from scenarios import Scenario, catalog, get, steps
 
@@ -91,6 +91,22 @@ def test_the_estimate_reads_waits_bursts_and_rounds() -> None:
     hold = get("provider.timeout_after_charge")
     assert max(f.delay_ms for f in hold.steps if isinstance(f, steps.ProviderFault)) > 10_000
     assert estimate_s(hold) < 5.0
+
+
+def test_a_run_that_mostly_waits_starts_before_a_longer_busy_one() -> None:
+    """A sleep or a slow provider lasts as long as it says however busy the cores are: such
+    a run goes first, beside the bursts, instead of ending the run alone after them."""
+    waits, busy = get("api.retry_while_in_flight"), get("api.parallel_same_key")
+    assert waiting_s(waits) == pytest.approx(4.5)  # a 2 s slow provider, a 2.5 s sleep
+    assert waiting_s(busy) == 0.0
+    assert estimate_s(busy) > estimate_s(waits)
+    _, _, shared = schedule([(busy, 0), (waits, 0), (busy, 1)])
+    assert shared == [1, 0, 2]
+    sleeper = Scenario("x.sleep", "t", "t", (steps.Sleep(ms=1_000),), rounds=3)
+    assert waiting_s(sleeper) == pytest.approx(estimate_s(sleeper)) == pytest.approx(3.0)
+    # without the waits counted twice, the longer busy run would start first
+    _, _, plain = schedule([(busy, 0), (waits, 0)], waiting=lambda scenario: 0.0)
+    assert plain == [0, 1]
 
 
 def test_an_order_made_while_a_fault_is_armed_keeps_the_run_alone() -> None:
