@@ -13,6 +13,7 @@ import time
 import httpx
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 PAGE_URL = re.compile(r"/c/pay/(?P<session_id>cs_[A-Za-z0-9_]+)(?:[?#].*)?$")
 """The hosted page of one Checkout Session: ``<fake>/c/pay/{id}``."""
@@ -47,8 +48,12 @@ def left_or_final(page: Page, timeout_ms: float) -> bool:
             if final.count() > 0:
                 return True
             page.wait_for_timeout(50)
-        except PlaywrightError:  # a navigation under way, or the load took too long
-            continue
+        except PlaywrightTimeout:  # the new page did not finish loading in time
+            return False
+        except PlaywrightError:  # a navigation under way, or the tab is gone
+            if page.is_closed():
+                return False
+            time.sleep(0.05)
     return False
 
 

@@ -22,8 +22,8 @@ last worker to finish is not the one that drew a long run at the end. A run's wa
 purpose (:func:`waiting_s`: sleeps, slow or holding provider faults) count twice there: a
 wait lasts as long as it says however busy the cores are, and costs them nothing, so a run
 that mostly waits is best started early, beside the busy ones. Measured on the API-only
-catalog (2 cores), a run that slept 4.5 s started after the CPU-bound bursts and ended
-the run alone.
+catalog (2 cores): a run that waits 4.5 s (a 2 s slow provider, a 2.5 s sleep) started
+after the CPU-bound bursts and ended the whole run alone.
 """
 
 from __future__ import annotations

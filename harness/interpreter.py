@@ -559,23 +559,28 @@ class Interpreter:
             oid for ref, oid in self.state.orders.items() if every_round or ref.endswith(suffix)
         ]
         deadline = time.monotonic() + window
-        agreed = False
-        while time.monotonic() < deadline:  # asked at once: most checkouts already agree
-            agreed = all(self._agrees_with_ledger(oid) for oid in orders)
-            if agreed:
-                break
+        # Orders already paid and charged are settled: asked at once. "Unpaid and not
+        # charged" is asked only after a pause, as a charge may still be on its way (a
+        # checkout that answered "processing" and charges from a queue).
+        agreed = bool(orders) and window > 0
+        agreed = agreed and all(self._agrees_with_ledger(oid, paid_only=True) for oid in orders)
+        while not agreed and time.monotonic() < deadline:
             time.sleep(0.25)
+            agreed = all(self._agrees_with_ledger(oid) for oid in orders)
         self.state.reconcile_window_passed = True
         self.history.ok(op, {"agreed_early": agreed})
 
-    def _agrees_with_ledger(self, order_id: str) -> bool:
-        """Whether the checkout shows the order paid exactly when the ledger has a charge.
-        Only a hint for leaving the wait early: the checkers judge afterwards."""
+    def _agrees_with_ledger(self, order_id: str, *, paid_only: bool = False) -> bool:
+        """Whether the checkout shows the order paid exactly when the ledger has a charge
+        (``paid_only``: and it has one). Only a hint for leaving the wait early: the
+        checkers judge afterwards."""
         name = self.profile.provider.business_key
         if self.ledger is not None:
             charged = self.ledger.charged(name, order_id)
         else:
             charged = bool(self.provider.ledger(field=name, value=order_id, kind="charge"))
+        if paid_only and not charged:
+            return False
         spec = self.profile.api.read_order if self.profile.api is not None else None
         user = self.state.creators.get(order_id, "alice")
         if spec is None:

@@ -2,9 +2,10 @@
 
 One ``nodouble flaws --named-only --repeat 3 --jobs 4`` run: a fresh stack per flaw (and
 one for the baseline), each running only that flaw's named scenarios, four stacks at a
-time (most of a flaw's time is waiting: reconcile windows, landing timeouts). The tests then read its report and ask, per flaw, that every named scenario violated
-one of the invariants named there (an unrelated failure does not do), and that the
-correct checkout passed all of those scenarios without a single violation.
+time (most of a flaw's time is waiting: reconcile windows, landing timeouts). The tests
+then read its report and ask, per flaw, that every named scenario violated one of the
+invariants named there (an unrelated failure does not do), and that the correct checkout
+passed all of those scenarios without a single violation.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ and ``BROKEN``:
   in between and no lock, and no idempotency key at the provider.
 - ``forgetful``: correct, except that a paid cart is never marked paid: the customer is
   told "paid" and charged once, and the cart reads unpaid for ever (an orphan charge).
+- ``queued``: correct, the way a checkout with a job queue is: the first pay of a cart
+  answers 202 at once and a job charges it ``QUEUE_DELAY_S`` later (with the cart's own
+  provider key); until then the cart reads ``PROCESSING``, unpaid and not yet charged.
 
 Serve it with ``ServerProcess("_broken_shop:create_app", env=shop_env(...))``.
 """
@@ -45,7 +48,8 @@ from harness._process import ServerProcess
 
 HERE = Path(__file__).resolve().parent
 PRICES = {"mug": 1500, "tee": 2500}
-MODES = ("", "no_idempotency", "race", "forgetful")
+MODES = ("", "no_idempotency", "race", "forgetful", "queued")
+QUEUE_DELAY_S = 0.1
 COOKIE = "shop_token"
 
 
@@ -109,10 +113,11 @@ class Shop:
     """(user, X-Request-Id) → (body fingerprint, status, body)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     client: httpx.AsyncClient | None = None
+    jobs: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def charge(self, cart: Cart, card: str) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        if self.broken in ("", "forgetful"):
+        if self.broken in ("", "forgetful", "queued"):
             headers["Idempotency-Key"] = f"shop-{cart.id}-{cart.attempts}"
         form = {
             "amount": str(cart.total), "currency": "usd", "payment_method": card,
@@ -213,6 +218,8 @@ async def pay(request: Request) -> Response:
     fingerprint = hashlib.sha256(raw).hexdigest()
     if shop.broken == "race":
         return await _pay_racy(shop, cart, user, key, fingerprint, card)
+    if shop.broken == "queued":
+        return _pay_queued(shop, cart, card)
     lock = shop.locks.setdefault(cart.id, asyncio.Lock())
     async with lock:
         stored = shop.answers.get((user, key))
@@ -239,6 +246,23 @@ async def _pay_racy(
     status, body = await shop.charge(cart, card)
     shop.answers[(user, key)] = (fingerprint, status, body)
     return JSONResponse(body, status)
+
+
+def _pay_queued(shop: Shop, cart: Cart, card: str) -> Response:
+    """Queue the cart's payment once; every pay answers the cart as it stands."""
+    if cart.state == "OPEN":
+        cart.state = "PROCESSING"
+        job = asyncio.get_running_loop().create_task(_charge_later(shop, cart, card))
+        shop.jobs.add(job)
+        job.add_done_callback(shop.jobs.discard)
+    return JSONResponse({"cart": cart.view()}, 200 if cart.state == "PAID" else 202)
+
+
+async def _charge_later(shop: Shop, cart: Cart, card: str) -> None:
+    await asyncio.sleep(QUEUE_DELAY_S)
+    status, _ = await shop.charge(cart, card)
+    if status != 200:
+        cart.state = "OPEN"
 
 
 def _replay(stored: tuple[str, int, dict[str, Any]], fingerprint: str) -> Response:

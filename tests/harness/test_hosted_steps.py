@@ -206,6 +206,61 @@ def test_a_success_url_regex_that_does_not_match_fails_the_step(
         session.step(PayOnHostedPage(), interp)
 
 
+def test_a_landing_page_without_success_is_watched_once_not_waited_for_twice(
+    session: BrowserSession,
+    make_run: Callable[..., Interpreter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After Pay the step goes on once the provider has sent the tab to the target and that
+    page has loaded; it then watches for success once. (Before, a page that never shows
+    success cost the landing timeout twice.)"""
+    from harness import _hosted
+
+    monkeypatch.setattr(_hosted, "LANDING_TIMEOUT_MS", 2_000)
+    landings: list[bool] = []
+    real = provider_page.left_or_final
+
+    def spy(page: Any, timeout_ms: float) -> bool:
+        landings.append(real(page, timeout_ms))
+        return landings[-1]
+
+    monkeypatch.setattr(provider_page, "left_or_final", spy)
+    interp = make_run()
+    browser = interp.profile.browser
+    assert browser is not None
+    selectors = browser.selectors.model_copy(update={"success": "[data-testid=never-shown]"})
+    browser = browser.model_copy(update={"selectors": selectors})
+    interp.profile = interp.profile.model_copy(update={"browser": browser})
+    session.step(BrowserCheckout(), interp)
+    session.step(OpenHostedPage(), interp)
+    session.step(PayOnHostedPage(), interp)
+    assert landings == [True]  # the tab left the provider's page and the new one loaded
+    watched = [op for op in interp.history.ops if op.f == "wait_state" and not op.is_invoke]
+    assert [op.type for op in watched] == ["info"]  # one watch, which did not see success
+    assert "/hosted/return?session_id=cs_" in watched[0].value["url"]
+    assert _charges(interp) == 1
+
+
+def test_a_declined_card_on_the_provider_page_is_recorded_there(
+    session: BrowserSession, make_run: Callable[..., Interpreter]
+) -> None:
+    interp = make_run()
+    session.step(BrowserCheckout(), interp)
+    session.step(OpenHostedPage(), interp)
+    session.step(PayOnHostedPage(payment_method="pm_card_chargeDeclined"), interp)
+    seen = _last(interp, "provider_page")
+    assert seen.value["provider_state"] == "declined"
+    assert not [op for op in interp.history.ops if op.f == "wait_state"]
+    assert _charges(interp) == 0
+
+
+@pytest.mark.timeout(30)  # a busy loop until the deadline would take 60 s
+def test_a_closed_tab_ends_the_wait_for_the_landing_at_once(session: BrowserSession) -> None:
+    page = session.browser.new_page()
+    page.close()
+    assert provider_page.left_or_final(page, 60_000) is False  # not a 60 s busy loop
+
+
 def test_the_profile_section_is_checked_and_gives_the_capability() -> None:
     data: dict[str, Any] = tomllib.loads(REFERENCE.read_text())
     assert "hosted_checkout" in parse_profile(data).capabilities()

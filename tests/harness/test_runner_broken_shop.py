@@ -275,3 +275,29 @@ def test_a_checkout_that_does_not_label_its_charges_is_run_again_alone(
             assert run.reason and "run again alone" in run.reason, run.reason
             reports = [op for op in run.history if op["f"] == "fault_report"]
             assert reports and all(op["value"]["metadata"] is None for op in reports)
+
+
+def test_a_checkout_that_charges_from_a_queue_is_not_judged_before_the_charge_lands(
+    provider: ServerProcess, tmp_path: Path
+) -> None:
+    """The shop answers 202 and charges a moment later. The reconcile wait must not take
+    "unpaid and not charged yet" for a settled order at its first look: the read after it
+    would show unpaid, the charge would land, and a correct checkout would be failed for
+    an orphan charge. (A queue slower than the wait's 0.25 s pause is not covered yet.)"""
+    shop = start_shop(provider.url, "queued", log_dir=tmp_path)
+    try:
+        path = write_profile(tmp_path / "shop.toml", base_url=shop.url,
+                             provider_url=provider.url, name="shop-queued")  # fmt: skip
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("\n[provider]", "\nreconcile_window_s = 5\n\n[provider]", 1))
+        target = open_target(load_profile(path), tmp_path)
+        try:
+            runs = _run(target, tmp_path, ["api.same_key_sequential"], repeat=3)
+        finally:
+            target.stop()
+    finally:
+        shop.stop()
+    assert len(runs["api.same_key_sequential"]) == 3
+    for run in runs["api.same_key_sequential"]:
+        assert run.status == "passed", (run.reason, [c for c in run.checks if c.valid is False])
+        assert [row["kind"] for row in run.ledger].count("charge") == 1  # from the job
