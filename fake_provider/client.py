@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, cast
 
 import httpx
@@ -16,9 +17,13 @@ class FakeProviderError(RuntimeError):
 class FakeProviderClient:
     """``FakeProviderClient("http://127.0.0.1:12111").summary()["over_charged"]``."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        """``verify``: as httpx takes it; a context shared by many clients saves each one
+        from loading the CA bundle again."""
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._http.close()

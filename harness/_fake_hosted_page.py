@@ -15,6 +15,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from harness._tls import tls_context
+
 PAGE_URL = re.compile(r"/c/pay/(?P<session_id>cs_[A-Za-z0-9_]+)(?:[?#].*)?$")
 """The hosted page of one Checkout Session: ``<fake>/c/pay/{id}``."""
 PAY_BUTTON = "form#pay button#pay-button"
@@ -79,6 +81,7 @@ def success_url(provider_url: str, api_key: str, session_id: str) -> str | None:
             f"{provider_url.rstrip('/')}/v1/checkout/sessions/{session_id}",
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=10,
+            verify=tls_context(),
         )
     except httpx.HTTPError as exc:
         raise RuntimeError(f"cannot read Checkout Session {session_id}: {exc}") from None

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from harness._tls import tls_context
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """Ask the kernel for a free TCP port on ``host``."""
@@ -91,7 +93,7 @@ class ServerProcess:
                     f"healthy{self._log_tail()}"
                 )
             try:
-                response = httpx.get(self.url + self.health_path, timeout=1.0)
+                response = httpx.get(self.url + self.health_path, timeout=1.0, verify=tls_context())
                 if response.status_code < 500:
                     return
                 last_error = f"status {response.status_code}"

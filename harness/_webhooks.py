@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from fake_provider.webhooks import sign
+from harness._tls import tls_context
 from harness.drivers.api import summarize_response
 
 if TYPE_CHECKING:
@@ -106,7 +107,9 @@ def forge(interp: Interpreter, order_id: str, how: str) -> None:
         {"order_id": order_id, "forged": how, "request": {"method": "POST", "url": url}},
     )  # fmt: skip
     try:
-        response = httpx.post(url, content=payload, headers=headers, timeout=10)
+        response = httpx.post(
+            url, content=payload, headers=headers, timeout=10, verify=tls_context()
+        )
     except httpx.HTTPError as exc:
         interp.history.info(op, {"error": f"{type(exc).__name__}: {exc}", "outcome": "unknown"})
         return

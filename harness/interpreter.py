@@ -25,6 +25,7 @@ from fake_provider.client import FakeProviderClient
 from harness import _capture, _webhooks
 from harness._browsing import BrowserSession
 from harness._pointer import resolve_pointer
+from harness._tls import tls_context
 from harness.drivers.api import ApiDriver, RequestSpec
 from harness.faults.provider import ProviderFaults
 from harness.faults.proxy import FaultProxy, ProxyRule
@@ -99,7 +100,7 @@ class Interpreter:
         self.history = history
         self.artifacts = artifacts
         self.state = RunState(run_id)
-        self.provider = FakeProviderClient(target.provider_url)
+        self.provider = FakeProviderClient(target.provider_url, verify=tls_context())
         self.provider_faults = ProviderFaults(target.provider_url, history)
         self.browser = browser
         self.screenshots: list[str] = []

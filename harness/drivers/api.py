@@ -14,18 +14,16 @@ connection, so the target really sees them at the same moment.
 
 from __future__ import annotations
 
-import functools
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import certifi
 import httpx
 
 from harness._redact import redact, redact_headers, redact_text, truncate
+from harness._tls import tls_context
 from harness.drivers._csrf import UNSAFE, CsrfSpec, CsrfTokens
 from harness.history import History, Op, OpType
 
@@ -48,13 +46,6 @@ class RequestSpec:
     headers: Mapping[str, str] = field(default_factory=dict)
     order_id: str | None = None
     key: str | None = None
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every client of a burst: building one per thread reloads the CA
-    bundle each time, which serialises the threads on the GIL before the barrier."""
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def classify(status: int) -> tuple[OpType, str]:
@@ -118,7 +109,11 @@ class ApiDriver:
         self.user = user
         self._headers = dict(headers or {})
         self.client = httpx.Client(
-            base_url=self.base_url, timeout=timeout, cookies=dict(cookies or {}), headers=headers
+            base_url=self.base_url,
+            timeout=timeout,
+            cookies=dict(cookies or {}),
+            headers=headers,
+            verify=tls_context(),
         )
         self._burst_counter = 0
         self._counter_lock = threading.Lock()
@@ -219,7 +214,7 @@ class ApiDriver:
                     timeout=self.timeout,
                     cookies=self.client.cookies,
                     headers=self._headers,
-                    verify=_tls_context(),
+                    verify=tls_context(),
                 ) as client:
                     request, value = self._prepare(client, specs[i], timeout)
                     barrier.wait(timeout=30)

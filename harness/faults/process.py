@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from harness._tls import tls_context
 from harness.faults._record import NEMESIS, record
 from harness.history import History, Op
 
@@ -102,7 +103,7 @@ class ProcessFault:
                     f"healthy{self._log_tail()}"
                 )
             try:
-                status = httpx.get(self.health_url, timeout=1.0).status_code
+                status = httpx.get(self.health_url, timeout=1.0, verify=tls_context()).status_code
                 if status < 500:
                     return time.monotonic() - started
                 last = f"HTTP {status}"

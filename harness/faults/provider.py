@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from fake_provider.types import FAULT_MODES
+from harness._tls import tls_context
 from harness.faults._record import NEMESIS, record
 from harness.history import History, Op
 
@@ -50,7 +51,7 @@ class ProviderFaults:
         self.base_url = base_url.rstrip("/")
         self.history = history
         self.process = process
-        self.client = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout, verify=tls_context())
 
     def close(self) -> None:
         self.client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fake_provider.client import FakeProviderClient
+from harness._tls import tls_context
 from harness.ledger import LedgerEntry
 
 
@@ -16,7 +17,7 @@ class FakeLedger:
     def __init__(self, url: str) -> None:
         self.url = url
         self.unavailable: dict[str, str] = {}
-        self._client = FakeProviderClient(url)
+        self._client = FakeProviderClient(url, verify=tls_context())
 
     def describe(self) -> str:
         return f"the fake provider's ledger at {self.url}/_fake/ledger"

@@ -48,6 +48,7 @@ from typing import Any
 
 import httpx
 
+from harness._tls import tls_context
 from harness.ledger import LedgerEntry
 from harness.types import JSONDict, LedgerKind
 
@@ -112,6 +113,7 @@ class StripeLedger:
             headers={"Authorization": f"Bearer {key}", "Stripe-Version": API_VERSION},
             timeout=30,
             transport=transport,
+            verify=tls_context(),
         )
         self._lock = threading.Lock()
         self._rows: list[LedgerEntry] = []
