@@ -26,11 +26,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from reference_app import _statements as sql
 from reference_app import authorization, db, flaws
 from reference_app._crash import crash_point
 from reference_app.config import Settings
 from reference_app.errors import PROBLEM, problem_body
-from reference_app.models import HostedSession, IdempotencyKey, Order, Payment, utcnow
+from reference_app.models import IdempotencyKey, Order, Payment, utcnow
 from reference_app.provider import ChargeRequest, ChargeResult, ProviderClient
 from reference_app.schemas import ConfirmOutcome, StoredAnswer
 
@@ -160,28 +161,19 @@ class Checkout:
         one that may be reused); ``confirm`` decides, under the key's lock.
 
         Only then, in the same transaction, a second read tells whether the order has a
-        hosted session that may still be paid (``open_hosted_session``), which the route
+        hosted session that may still be paid (``sql.OPEN_HOSTED_SESSION``), which the route
         must close before a card claim. A replay reads nothing more than its key row. Both
         are plain reads, as ``close_for_card``'s own is; the claim checks the hosted
         session again under the order's lock (``hosted_open``)."""
-        columns = (
-            IdempotencyKey.fingerprint,
-            IdempotencyKey.recovery_point,
-            IdempotencyKey.expires_at,
-            IdempotencyKey.response_status,
-            IdempotencyKey.response_headers,
-            IdempotencyKey.response_body,
-        )
-        query = sa.select(*columns).where(
-            IdempotencyKey.user_id == request.user, IdempotencyKey.idempotency_key == request.key
-        )
+        key = {"user": request.user, "key": request.key}
+        order = {"order_id": request.order_id, "user": request.user}
 
         def read(session: Session) -> Lookup:
-            answer = self._stored(request, session.execute(query).first())
+            answer = self._stored(request, session.execute(sql.KEY_ANSWER, key).first())
             if answer is not None:  # sent as it is: the route goes no further
                 return Lookup(answer, hosted_open=False)
-            hosted = open_hosted_session(request.order_id, request.user).exists()
-            return Lookup(None, hosted_open=bool(session.execute(sa.select(hosted)).scalar()))
+            hosted = session.execute(sql.ANY_OPEN_HOSTED_SESSION, order).scalar()
+            return Lookup(None, hosted_open=bool(hosted))
 
         return db.transaction(self._sessions, read, read_only=True)
 
@@ -473,14 +465,8 @@ class Checkout:
     def _lock_key(self, session: Session, request: ConfirmRequest, now: datetime) -> IdempotencyKey:
         """Lock the (user, key) row, which must exist; an expired finished one is reset for
         this request."""
-        key = session.execute(
-            sa.select(IdempotencyKey)
-            .where(
-                IdempotencyKey.user_id == request.user,
-                IdempotencyKey.idempotency_key == request.key,
-            )
-            .with_for_update()
-        ).scalar_one()
+        params = {"user": request.user, "key": request.key}
+        key = session.execute(sql.LOCK_KEY, params).scalar_one()
         if key.expires_at <= now and key.recovery_point == "finished":
             # An expired, finished key may be reused for a new request.
             key.request_method, key.request_path = request.method.upper(), request.path
@@ -494,9 +480,7 @@ class Checkout:
     # -- phase "finish" --------------------------------------------------------------------
 
     def _finish(self, session: Session, step: Charge, result: ChargeResult) -> ConfirmOutcome:
-        key = session.execute(
-            sa.select(IdempotencyKey).where(IdempotencyKey.id == step.key_row_id).with_for_update()
-        ).scalar_one()
+        key = session.execute(sql.LOCK_KEY_BY_ID, {"id": step.key_row_id}).scalar_one()
         if step.unrecorded is not None:  # the charge_before_record flaw: recorded only now
             session.add(step.unrecorded)
             session.flush()
@@ -568,10 +552,10 @@ def settle(session: Session, order: Order, payment: Payment, result: ChargeResul
 
 
 def lock_order(session: Session, order_id: str, *, user: str | None = None) -> Order | None:
-    query = sa.select(Order).where(Order.id == order_id)
-    if user is not None:
-        query = query.where(Order.user_id == user)
-    return session.execute(query.with_for_update()).scalar_one_or_none()
+    if user is None:
+        return session.execute(sql.LOCK_ORDER, {"order_id": order_id}).scalar_one_or_none()
+    params = {"order_id": order_id, "user": user}
+    return session.execute(sql.LOCK_USERS_ORDER, params).scalar_one_or_none()
 
 
 def lock_order_and_payment(
@@ -588,19 +572,13 @@ def lock_order_and_payment(
 
 
 def lock_payment(session: Session, payment_id: str) -> Payment:
-    return session.execute(
-        sa.select(Payment)
-        .where(Payment.id == payment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    return session.execute(sql.LOCK_PAYMENT, {"payment_id": payment_id}).scalar_one()
 
 
 def active_payment(session: Session, order_id: str) -> Payment | None:
     """The order's PENDING or CONFIRMED payment (at most one: UNIQUE active_order_id)."""
-    return session.execute(
-        sa.select(Payment).where(Payment.active_order_id == order_id).with_for_update()
-    ).scalar_one_or_none()
+    params = {"order_id": order_id}
+    return session.execute(sql.LOCK_ACTIVE_PAYMENT, params).scalar_one_or_none()
 
 
 def live_lease(
@@ -766,22 +744,10 @@ HOSTED_OPENED = (
 )
 
 
-def open_hosted_session(order_id: str, user: str) -> sa.Select[HostedSession]:
-    """The user's order's hosted session that may still be paid (``open_order_id`` set), if
-    any: the route's plain read before a card claim (``Checkout.look_up``, ``close_for_card``)."""
-    return (
-        sa.select(HostedSession)
-        .join(Order, Order.id == HostedSession.order_id)
-        .where(HostedSession.open_order_id == order_id, Order.user_id == user)
-    )
-
-
 def hosted_open(session: Session, order_id: str) -> bool:
     """True if the order has a hosted session that may still be paid. Called under the
     order's row lock, which the hosted button's claim takes too, so the two never both pass."""
-    found = session.execute(
-        sa.select(HostedSession.id).where(HostedSession.open_order_id == order_id)
-    ).first()
+    found = session.execute(sql.HOSTED_OPEN_UNDER_LOCK, {"order_id": order_id}).first()
     return found is not None
 
 

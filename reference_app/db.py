@@ -25,6 +25,7 @@ and ``transaction`` reruns the work on a new one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -180,7 +181,7 @@ def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) ->
     MySQL drivers report "found rows" for the no-op update.
     """
     table = cast(sa.Table, model.__table__)
-    session.execute(_insert_or_nothing(session, table, values))
+    session.execute(_insert_or_nothing(_dialect(session), table), values)
 
 
 def insert_new(session: Session, model: type[M], values: dict[str, Any]) -> M | None:
@@ -193,26 +194,39 @@ def insert_new(session: Session, model: type[M], values: dict[str, Any]) -> M | 
     ``insert_ignore``, because its driver cannot tell a new row from the no-op update;
     the caller's locking read then finds the row, new or not, as on a conflict.
     """
-    if session.get_bind().dialect.name in {"mysql", "mariadb"}:
+    dialect = _dialect(session)
+    if dialect in {"mysql", "mariadb"}:
         insert_ignore(session, model, values)
         return None
-    stmt = _insert_or_nothing(session, model, values).returning(model)
-    return cast("M | None", session.execute(stmt).scalar_one_or_none())
+    stmt = _insert_returning(dialect, cast(Any, model))
+    return cast("M | None", session.execute(stmt, values).scalar_one_or_none())
 
 
-def _insert_or_nothing(session: Session, target: Any, values: dict[str, Any]) -> Any:
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+@functools.cache
+def _insert_returning(dialect: str, model: Any) -> Any:
+    """``_insert_or_nothing`` returning the new row as a ``model`` (built once, too)."""
+    return _insert_or_nothing(dialect, model).returning(model)
+
+
+@functools.cache
+def _insert_or_nothing(dialect: str, target: Any) -> Any:
     """The dialect's ``INSERT`` into ``target`` (a table or a mapped class) that does
-    nothing when a unique key already holds the row."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(target).values(values).on_conflict_do_nothing()
-    if name == "sqlite":
-        return sqlite.insert(target).values(values).on_conflict_do_nothing()
-    if name in {"mysql", "mariadb"}:
+    nothing when a unique key already holds the row. Built once per dialect and target
+    (a statement built per call costs a walk of its values for the cache key); the row's
+    values are the parameters it is executed with."""
+    if dialect == "postgresql":
+        return postgresql.insert(target).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(target).on_conflict_do_nothing()
+    if dialect in {"mysql", "mariadb"}:
         # A no-op update, not INSERT IGNORE: IGNORE would also swallow other errors.
-        stmt = mysql.insert(target).values(values)
+        stmt = mysql.insert(target)
         return stmt.on_duplicate_key_update({"id": sa.inspect(target).c.id})
-    raise RuntimeError(f"unsupported database dialect {name!r}")
+    raise RuntimeError(f"unsupported database dialect {dialect!r}")
 
 
 def dialect_name(url: str) -> str:

@@ -31,8 +31,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from reference_app import _statements as sql
 from reference_app import db, flaws
-from reference_app.checkout import active_payment, lock_order, open_hosted_session
+from reference_app.checkout import active_payment, lock_order
 from reference_app.hosted_provider import JSON, SessionsClient
 from reference_app.models import HostedSession, Order, Payment, utcnow
 from reference_app.provider import ProviderUnavailable
@@ -172,7 +173,8 @@ class HostedCheckout:
         asked, and the card payment must wait (it could be a second charge)."""
 
         def current(session: Session) -> _Row | None:  # a plain read: no row lock taken
-            row = session.execute(open_hosted_session(order_id, user)).scalar_one_or_none()
+            params = {"order_id": order_id, "user": user}
+            row = session.execute(sql.OPEN_HOSTED_SESSION, params).scalar_one_or_none()
             return None if row is None else _snapshot(row)
 
         row = db.transaction(self._sessions, current, read_only=True)
