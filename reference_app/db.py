@@ -3,10 +3,11 @@
 - SQLite: the driver's own transaction handling is switched off and every transaction
   starts with ``BEGIN IMMEDIATE``, which takes the database's write lock up front, so two
   transactions never interleave; ``busy_timeout`` makes the others wait instead of failing.
-  Within one process the writers also queue on a lock of their own (``_WRITERS``): SQLite's
-  busy handler polls, sleeping up to 100 ms between tries, so twenty confirms at once
-  spent most of their time asleep while the lock was free; the lock hands over at once.
-  ``busy_timeout`` still covers other processes on the same file.
+  Within one process the writers also wait for a lock of their own (``_WRITERS``; not
+  first-come first-served): SQLite's busy handler polls, sleeping up to 100 ms between
+  tries, so twenty confirms at once spent most of their time asleep while the database
+  was free, whereas a released lock wakes a waiter at once. ``busy_timeout`` still covers
+  other processes on the same file, and bounds the wait for the lock too.
   A read-only transaction (``transaction(..., read_only=True)``) starts with a plain
   ``BEGIN`` instead: a snapshot of the last commit (WAL), no write lock, never waiting on
   a writer. On PostgreSQL a read-only transaction runs in autocommit (no BEGIN, no COMMIT).
@@ -31,7 +32,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -123,7 +124,7 @@ def transaction(
     writers = None if read_only or bind is None else _WRITERS.get(bind)
     for attempt in range(1, RETRY_ATTEMPTS + 1):
         try:
-            with writers or contextlib.nullcontext(), factory() as session, session.begin():
+            with _writer_turn(writers), factory() as session, session.begin():
                 if read_only:  # the options must be set before the connection begins
                     session.connection(execution_options=_read_only_options(factory))
                 return work(session)
@@ -133,6 +134,21 @@ def transaction(
             log.info("retrying transaction after %s (attempt %d)", _code(exc), attempt)
             time.sleep(random.uniform(0.005, 0.05) * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _writer_turn(writers: threading.Lock | None) -> Iterator[None]:
+    """Hold this process's SQLite writer lock (``None``: no such lock) for a transaction.
+    Waiting is bounded like SQLite's own ``busy_timeout``: a writer that gets no turn in
+    that time goes on without it and meets SQLite's busy handler, whose "database is
+    locked" ``transaction`` retries and finally raises, as before the lock existed."""
+    taken = writers is not None and writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        yield
+    finally:
+        if taken:
+            assert writers is not None
+            writers.release()
 
 
 def _read_only_options(factory: sessionmaker[Session]) -> dict[str, Any]:
@@ -209,7 +225,9 @@ def _dialect(session: Session) -> str:
 @functools.cache
 def _insert_returning(dialect: str, model: Any) -> Any:
     """``_insert_or_nothing`` returning the new row as a ``model`` (built once, too)."""
-    return _insert_or_nothing(dialect, model).returning(model)
+    # render_nulls: a value given as None is sent as NULL, as ``.values()`` sent it, not
+    # left out (which would let the column's default fill it in)
+    return _insert_or_nothing(dialect, model).returning(model).execution_options(render_nulls=True)
 
 
 @functools.cache

@@ -4,8 +4,10 @@ the server dropped while they sat idle (no pre-ping: ``transaction`` reruns the 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from _checkout_support import DATABASES
 from sqlalchemy.orm import Session
 
 from reference_app import db, migrate
-from reference_app.models import IdempotencyKey, utcnow
+from reference_app.models import IdempotencyKey, Order, Payment, utcnow
 
 
 def _key_row(key: str, fingerprint: str) -> dict[str, Any]:
@@ -103,3 +105,62 @@ def _server_id(connection: sa.Connection) -> int:
         else "SELECT CONNECTION_ID()"
     )
     return int(connection.execute(sa.text(query)).scalar_one())
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_insert_new_sends_a_none_as_null_not_as_the_column_default(
+    database: str, own_database_url: Callable[[str], str]
+) -> None:
+    """A prebuilt INSERT executed with a row leaves out the keys whose value is None unless
+    told otherwise, and the column's default would fill them in: a payment given
+    ``capture_method=None`` would be stored as ``automatic``. It is told, so NOT NULL
+    refuses the row, as it did when the values were part of the statement. (MariaDB's
+    branch inserts through the table, which always sent NULL.)"""
+    engine = db.make_engine(own_database_url(database))
+    migrate.upgrade(engine)
+    sessions = db.make_sessionmaker(engine)
+    now = utcnow()
+    order = Order(id="o-null", user_id="u-db", line_items=[], amount=1, currency="usd",
+                  status="open", created_at=now, updated_at=now)  # fmt: skip
+    payment = {
+        "id": "p-null", "order_id": "o-null", "active_order_id": None, "status": "FAILED",
+        "amount": 1, "currency": "usd", "payment_method": "pm_card_visa",
+        "provider_idempotency_key": "k-null", "created_at": now, "updated_at": now,
+        "capture_method": None,
+    }  # fmt: skip
+    try:
+        db.transaction(sessions, lambda s: s.add(order))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.transaction(sessions, lambda s: db.insert_new(s, Payment, payment))
+    finally:
+        engine.dispose()
+
+
+def test_a_write_transaction_waits_for_the_writer_lock_no_longer_than_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite writers of one process take turns on a lock before ``BEGIN IMMEDIATE``. A
+    writer that never gets its turn (here: nested inside another write transaction on the
+    same thread, a mistake) must fail like SQLite's own busy wait, not hang."""
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'writers.sqlite3'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    sessions = db.make_sessionmaker(engine)
+    failures: list[BaseException] = []
+
+    def outer(session: Session) -> None:
+        session.execute(sa.text("INSERT INTO t VALUES (1)"))
+        try:
+            db.transaction(sessions, lambda s: s.execute(sa.text("INSERT INTO t VALUES (2)")))
+        except sa.exc.OperationalError as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=db.transaction, args=(sessions, outer), daemon=True)
+    worker.start()
+    worker.join(60)
+    engine.dispose()
+    assert not worker.is_alive(), "the nested writer is still waiting"
+    assert len(failures) == 1 and "locked" in str(failures[0])
